@@ -1,0 +1,15 @@
+//! The Arweave protocol as we need it for reading: ids, transaction headers and their
+//! signatures, chunk layout, and Merkle proofs. Written and owned here; nothing in this module
+//! trusts its input.
+
+pub mod b64;
+pub mod chunking;
+pub mod deep_hash;
+pub mod id;
+pub mod merkle;
+pub mod rsa_pss;
+pub mod tx;
+
+pub use id::{IdError, TxId};
+pub use merkle::{Hash, Leaf, MerkleTree, ProofError};
+pub use tx::{Tag, TxError, TxHeader};
