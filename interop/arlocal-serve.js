@@ -3,9 +3,9 @@
 //
 // Usage: node interop/arlocal-serve.js PORT   (PORT 0 = any free port)
 //
-// Prints exactly one line `READY <port>` (the port actually bound) on stdout once the HTTP server is
-// listening; every other message (arlocal's own console output, errors) goes
-// to stderr. Stops cleanly on SIGTERM/SIGINT and removes its temporary
+// Prints exactly one line `READY <port>` (the port actually bound) on stdout
+// once the HTTP server is listening; every other message (arlocal's own
+// console output, errors) goes to stderr. Stops cleanly on SIGTERM/SIGINT and removes its temporary
 // database directory.
 //
 // arlocal's ArLocal class has no host option: start() calls
@@ -42,8 +42,6 @@ const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'weavedrive-arlocal-'));
 const dbPath = path.join(tmpDir, 'db');
 process.chdir(tmpDir);
 
-const ArLocal = require('arlocal').default;
-
 let arlocal = null;
 let stopping = false;
 
@@ -55,9 +53,19 @@ function removeTmp() {
   }
 }
 
+const debug = (msg) => {
+  if (process.env.ARLOCAL_SERVE_DEBUG) process.stderr.write(`arlocal-serve: ${msg}\n`);
+};
+
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
+  // Never hang on shutdown: force the exit after a few seconds.
+  setTimeout(() => {
+    process.stderr.write('arlocal-serve: shutdown timed out, exiting\n');
+    removeTmp();
+    process.exit(code);
+  }, 5000).unref();
   const server = arlocal && arlocal.getServer();
   if (server) {
     await new Promise((resolve) => {
@@ -66,21 +74,31 @@ async function shutdown(code) {
       if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
     });
   }
-  try {
-    if (arlocal && arlocal.apollo) await arlocal.apollo.stop();
-  } catch (_) {}
+  debug('http server closed');
+  // (arlocal.apollo.stop() is deliberately not called: it never resolves.)
   try {
     if (arlocal && arlocal.connection) await arlocal.connection.destroy();
   } catch (_) {}
+  debug('db closed');
   removeTmp();
   process.exit(code);
 }
 
-process.on('SIGTERM', () => shutdown(0));
-process.on('SIGINT', () => shutdown(0));
+function installSignalHandlers() {
+  // Apollo Server (inside arlocal) adds its own SIGINT/SIGTERM handlers that
+  // re-raise the signal after a stop() that hangs; keep only ours.
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.removeAllListeners(sig);
+    process.on(sig, () => shutdown(0));
+  }
+}
+installSignalHandlers();
 process.on('exit', removeTmp);
 
 async function main() {
+  // Required here, after the signal handlers are in place (loading arlocal
+  // and its dependencies takes a while).
+  const ArLocal = require('arlocal').default;
   // showLogs=false, temp dbPath, persist=false
   arlocal = new ArLocal(port, false, dbPath, false);
   // Never write the `./logs` request log file.
@@ -100,6 +118,7 @@ async function main() {
   };
 
   await arlocal.start();
+  installSignalHandlers();
   const server = await listening;
   const addr = server.address();
   if (!addr || addr.address !== HOST) {

@@ -1,1 +1,25 @@
-fn main(){}
+//! `weavedrive`: read Arweave data as a local disk.
+
+mod cli;
+mod commands;
+mod gateway_args;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEAVEDRIVE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match commands::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weavedrive: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

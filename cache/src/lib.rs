@@ -4,3 +4,9 @@
 //! which is in turn authenticated by the transaction's signature and id.
 
 pub mod arweave;
+pub mod gateway;
+pub mod tx_fetch;
+
+pub use arweave::TxId;
+pub use gateway::{GatewayClient, GatewayConfig, GatewayError};
+pub use tx_fetch::{DataStream, VerifiedTx};

@@ -44,7 +44,10 @@ mod tests {
         const K: u64 = 1024;
         assert_eq!(merkle_leaf_ranges(0), vec![0..0]);
         assert_eq!(merkle_leaf_ranges(1), vec![0..1]);
-        assert_eq!(merkle_leaf_ranges(256 * K), vec![0..256 * K, 256 * K..256 * K]);
+        assert_eq!(
+            merkle_leaf_ranges(256 * K),
+            vec![0..256 * K, 256 * K..256 * K]
+        );
         assert_eq!(
             merkle_leaf_ranges(256 * K + 1),
             vec![0..128 * K + 1, 128 * K + 1..256 * K + 1]
@@ -55,7 +58,11 @@ mod tests {
         );
         assert_eq!(
             merkle_leaf_ranges(512 * K + 100),
-            vec![0..256 * K, 256 * K..384 * K + 50, 384 * K + 50..512 * K + 100]
+            vec![
+                0..256 * K,
+                256 * K..384 * K + 50,
+                384 * K + 50..512 * K + 100
+            ]
         );
         for size in (0..3_000_000u64).step_by(7919) {
             let ranges = data_chunk_ranges(size);

@@ -140,7 +140,11 @@ impl MerkleTree {
                     path.extend_from_slice(&note(leaves[index].end));
                     proofs[index] = path;
                 }
-                Node::Branch { left, right, note: n } => {
+                Node::Branch {
+                    left,
+                    right,
+                    note: n,
+                } => {
                     let mut path = prefix;
                     path.extend_from_slice(&arena[left].0);
                     path.extend_from_slice(&arena[right].0);
@@ -292,16 +296,33 @@ mod tests {
     use super::*;
 
     pub fn pattern(size: usize) -> Vec<u8> {
-        (0..size).map(|i| ((i * 31 + i / 4096) % 251) as u8).collect()
+        (0..size)
+            .map(|i| ((i * 31 + i / 4096) % 251) as u8)
+            .collect()
     }
 
     #[test]
     fn every_chunk_of_many_sizes_verifies() {
         const K: usize = 1024;
-        for size in [1, 1000, 256 * K - 1, 256 * K, 256 * K + 1, 288 * K - 1, 288 * K, 1300 * K + 7, 2048 * K] {
+        for size in [
+            1,
+            1000,
+            256 * K - 1,
+            256 * K,
+            256 * K + 1,
+            288 * K - 1,
+            288 * K,
+            1300 * K + 7,
+            2048 * K,
+        ] {
             let data = pattern(size);
             let tree = MerkleTree::from_data(&data);
-            for (i, leaf) in tree.leaves.iter().enumerate().filter(|(_, l)| l.start < l.end) {
+            for (i, leaf) in tree
+                .leaves
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.start < l.end)
+            {
                 let chunk = &data[leaf.start as usize..leaf.end as usize];
                 for offset in [leaf.start, (leaf.start + leaf.end) / 2, leaf.end - 1] {
                     let got = verify_chunk(&tree.root, size as u64, offset, tree.proof(i), chunk)
@@ -310,7 +331,10 @@ mod tests {
                 }
                 // The same proof must not vouch for offsets outside its chunk.
                 if leaf.end < size as u64 {
-                    assert!(verify_chunk(&tree.root, size as u64, leaf.end, tree.proof(i), chunk).is_err());
+                    assert!(
+                        verify_chunk(&tree.root, size as u64, leaf.end, tree.proof(i), chunk)
+                            .is_err()
+                    );
                 }
             }
         }

@@ -51,6 +51,9 @@ pub enum TxError {
     IdNotSignature,
     #[error("signature does not verify against the owner's key")]
     BadSignature,
+    /// A format-1 signature covers the data, which the gateway left out of the header.
+    #[error("format-1 header without its data cannot be verified on its own")]
+    NeedsData,
 }
 
 /// The JSON shape gateways serve. Numbers arrive as strings or as numbers depending on the
@@ -105,7 +108,9 @@ impl NumOrString {
             NumOrString::Str(s) => s.clone(),
         };
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TxError::Malformed(format!("{field} is not a decimal number")));
+            return Err(TxError::Malformed(format!(
+                "{field} is not a decimal number"
+            )));
         }
         Ok(text)
     }
@@ -201,7 +206,7 @@ impl TxHeader {
         if TxId::from_signature(&self.signature) != self.id {
             return Err(TxError::IdNotSignature);
         }
-        let message = self.signature_message().ok_or(TxError::BadSignature)?;
+        let message = self.signature_message().ok_or(TxError::NeedsData)?;
         if !rsa_pss::verify(&self.owner, &message, &self.signature) {
             return Err(TxError::BadSignature);
         }
@@ -262,6 +267,16 @@ impl TxHeader {
                 Some(deep_hash(&item).to_vec())
             }
         }
+    }
+
+    /// Attaches format-1 data fetched separately and verifies the whole header with it.
+    pub fn verify_with_data(mut self, data: Vec<u8>) -> Result<Self, TxError> {
+        if data.len() as u64 != self.data_size {
+            return Err(TxError::BadSignature);
+        }
+        self.data = data;
+        self.verify()?;
+        Ok(self)
     }
 
     /// The owner's wallet address: base64url(sha256(owner)).

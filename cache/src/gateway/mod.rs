@@ -1,0 +1,9 @@
+//! Talking to untrusted Arweave gateways: retries, failover and verification of every answer.
+
+mod arweave_api;
+mod client;
+mod error;
+
+pub use arweave_api::{TxLocation, VerifiedChunk};
+pub use client::{GatewayClient, GatewayConfig, Reply};
+pub use error::{AttemptError, GatewayError};

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need on a fresh machine,
+# then runs lints and every test. Safe to re-run; installs are skipped when already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+log "test dependencies"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave ]; then
+  (cd interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+log "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+# The arlocal interop test must run, not skip, here.
+export WEAVEDRIVE_REQUIRE_ARLOCAL=1
+cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --locked --doc

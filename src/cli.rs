@@ -1,0 +1,45 @@
+//! Command-line interface definition.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use weavedrive_cache::TxId;
+
+use crate::gateway_args::GatewayArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "weavedrive",
+    version,
+    about = "Read Arweave data as a local disk, verified"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Fetch a transaction's data, verify every byte, write it to stdout or a file.
+    Get {
+        /// Transaction id (43 base64url characters).
+        id: TxId,
+        /// Write here (atomically: temp file + rename, never partial); `-` or absent = stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        /// Do not print the summary line on stderr.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Offline demo: start the embedded local gateway with sample data and fetch and verify it.
+    Demo {
+        /// Size of the large sample transaction, in MiB.
+        #[arg(long, default_value_t = 300)]
+        large_mib: u64,
+        /// Keep the gateway running (until Ctrl-C) after the checks, to try other commands.
+        #[arg(long)]
+        serve: bool,
+    },
+}

@@ -1,0 +1,19 @@
+//! One module per subcommand; each is a thin layer over `weavedrive_cache`.
+
+mod demo;
+mod get;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Get {
+            id,
+            output,
+            gateway,
+            quiet,
+        } => runtime.block_on(get::run(id, output, &gateway, quiet)),
+        Command::Demo { large_mib, serve } => runtime.block_on(demo::run(large_mib, serve)),
+    }
+}

@@ -1,0 +1,41 @@
+//! Gateway options shared by every command that talks to the network.
+
+use std::time::Duration;
+
+use clap::Args;
+use weavedrive_cache::GatewayConfig;
+
+#[derive(Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// Gateway base URL; repeat for fallbacks, tried in the order given. Env
+    /// WEAVEDRIVE_GATEWAY takes a comma-separated list.
+    #[arg(
+        long = "gateway",
+        env = "WEAVEDRIVE_GATEWAY",
+        value_delimiter = ',',
+        default_value = "https://arweave.net"
+    )]
+    pub gateways: Vec<String>,
+    /// Chunk requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds before one request is abandoned (and retried).
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Extra rounds over the gateways after transient failures.
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+}
+
+impl GatewayArgs {
+    pub fn config(&self) -> GatewayConfig {
+        GatewayConfig {
+            gateways: self.gateways.clone(),
+            request_timeout: Duration::from_secs(self.timeout.max(1)),
+            read_timeout: Duration::from_secs(self.timeout.clamp(1, 20)),
+            retries: self.retries,
+            max_concurrency: self.concurrency.max(1) * 2,
+            ..GatewayConfig::default()
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The weave the gateway serves: signed transactions laid out at absolute weave offsets.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+use weavedrive_cache::arweave::chunking::merkle_leaf_ranges;
+use weavedrive_cache::arweave::{Leaf, MerkleTree, Tag, TxHeader, TxId};
+
+use crate::wallet::TestWallet;
+
+/// Weave offset of the first tx's first byte. Nonzero, and txs are separated by odd gaps, so
+/// a client that confuses weave offsets with tx offsets fails loudly.
+pub const WEAVE_START: u64 = 1_000_000;
+const GAP: u64 = 123_457;
+
+/// One transaction as stored: its signed header, its data and Merkle tree, and where it
+/// sits in the weave.
+pub struct StoredTx {
+    pub header: TxHeader,
+    pub data: Bytes,
+    pub tree: MerkleTree,
+    /// Weave offset of the last byte (what `/tx/{id}/offset` reports). For an empty tx this
+    /// is `start_offset() - 1`.
+    pub end_offset: u64,
+}
+
+impl StoredTx {
+    pub fn id(&self) -> TxId {
+        self.header.id
+    }
+
+    pub fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// Weave offset of byte 0: `end - size + 1`.
+    pub fn start_offset(&self) -> u64 {
+        self.end_offset + 1 - self.size()
+    }
+
+    /// Leaf index and byte range (within the tx) of the data chunk holding byte `offset`.
+    pub fn chunk_at(&self, offset: u64) -> Option<(usize, Range<u64>)> {
+        if offset >= self.size() {
+            return None;
+        }
+        // Leaves are sorted and contiguous; the first whose end lies past `offset` holds it.
+        let index = self.tree.leaves.partition_point(|l| l.end <= offset);
+        Some((index, self.tree.leaves[index].range()))
+    }
+}
+
+/// The transactions a gateway serves. Built up front, then shared read-only by the server.
+pub struct GatewayData {
+    wallet: TestWallet,
+    rng: StdRng,
+    txs: Vec<StoredTx>,
+    by_id: HashMap<TxId, usize>,
+    next_start: u64,
+}
+
+impl GatewayData {
+    /// Empty weave; headers get fresh random anchors and salts (ids differ per run).
+    pub fn new(wallet: TestWallet) -> Self {
+        Self::with_rng(wallet, StdRng::from_entropy())
+    }
+
+    /// Empty weave whose ids are reproducible: same seed, data and tags give the same ids.
+    pub fn with_seed(wallet: TestWallet, seed: u64) -> Self {
+        Self::with_rng(wallet, StdRng::seed_from_u64(seed))
+    }
+
+    fn with_rng(wallet: TestWallet, rng: StdRng) -> Self {
+        GatewayData {
+            wallet,
+            rng,
+            txs: Vec::new(),
+            by_id: HashMap::new(),
+            next_start: WEAVE_START,
+        }
+    }
+
+    /// Signs a format-2 transaction for `data` and appends it to the weave.
+    pub fn add_tx(&mut self, data: Bytes, tags: Vec<(String, String)>) -> TxId {
+        let tree = build_tree(&data);
+        let mut header = TxHeader {
+            format: 2,
+            id: TxId([0; 32]),
+            last_tx: self.rng.r#gen::<[u8; 32]>().to_vec(),
+            owner: self.wallet.owner(),
+            tags: tags
+                .into_iter()
+                .map(|(name, value)| Tag {
+                    name: name.into_bytes(),
+                    value: value.into_bytes(),
+                })
+                .collect(),
+            target: Vec::new(),
+            quantity: "0".into(),
+            data: Vec::new(),
+            data_size: data.len() as u64,
+            // arweave-js leaves data_root empty for empty data.
+            data_root: (!data.is_empty()).then_some(tree.root),
+            reward: self
+                .rng
+                .gen_range(1_000_000u64..1_000_000_000_000)
+                .to_string(),
+            signature: Vec::new(),
+        };
+        let message = header
+            .signature_message()
+            .expect("format 2 always has a message");
+        header.signature = self.wallet.sign(&message, &mut self.rng);
+        header.id = TxId::from_signature(&header.signature);
+        debug_assert!(header.verify().is_ok());
+
+        let start = self.next_start;
+        let size = data.len() as u64;
+        let end_offset = start + size - 1;
+        self.next_start = start + size + GAP;
+        let id = header.id;
+        self.by_id.insert(id, self.txs.len());
+        self.txs.push(StoredTx {
+            header,
+            data,
+            tree,
+            end_offset,
+        });
+        id
+    }
+
+    pub fn tx(&self, id: &TxId) -> Option<&StoredTx> {
+        self.by_id.get(id).map(|&i| &self.txs[i])
+    }
+
+    /// All transactions, in weave order.
+    pub fn txs(&self) -> &[StoredTx] {
+        &self.txs
+    }
+
+    /// The transaction whose data covers absolute weave offset `offset`.
+    pub fn tx_at(&self, offset: u64) -> Option<&StoredTx> {
+        let after = self.txs.partition_point(|t| t.start_offset() <= offset);
+        let tx = &self.txs[after.checked_sub(1)?];
+        (offset <= tx.end_offset && tx.size() > 0).then_some(tx)
+    }
+
+    /// One past the last weave offset in use.
+    pub fn weave_size(&self) -> u64 {
+        self.txs.last().map_or(WEAVE_START, |t| t.end_offset + 1)
+    }
+
+    pub fn wallet(&self) -> &TestWallet {
+        &self.wallet
+    }
+}
+
+/// `MerkleTree::from_data`, with leaf hashing spread over the cores for big data (a 1 GiB
+/// benchmark file would otherwise take a second or more to load).
+fn build_tree(data: &[u8]) -> MerkleTree {
+    const PARALLEL_ABOVE: usize = 8 << 20;
+    let ranges = merkle_leaf_ranges(data.len() as u64);
+    let leaf = |r: &Range<u64>| Leaf {
+        data_hash: Sha256::digest(&data[r.start as usize..r.end as usize]).into(),
+        start: r.start,
+        end: r.end,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if data.len() < PARALLEL_ABOVE || threads == 1 {
+        return MerkleTree::build(ranges.iter().map(leaf).collect());
+    }
+    let per_thread = ranges.len().div_ceil(threads);
+    let leaves = std::thread::scope(|s| {
+        let handles: Vec<_> = ranges
+            .chunks(per_thread)
+            .map(|part| s.spawn(move || part.iter().map(leaf).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("leaf hashing thread"))
+            .collect()
+    });
+    MerkleTree::build(leaves)
+}
+
+/// Deterministic pseudo-random bytes (splitmix64), fast enough for GiB-sized test data.
+pub fn pseudo_random_data(seed: u64, size: usize) -> Bytes {
+    let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut buf = vec![0u8; size];
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        word.copy_from_slice(&next().to_le_bytes());
+    }
+    let tail = words.into_remainder();
+    let last = next().to_le_bytes();
+    tail.copy_from_slice(&last[..tail.len()]);
+    Bytes::from(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_lookup() {
+        let mut data = GatewayData::with_seed(TestWallet::fixed(), 7);
+        let a = data.add_tx(pseudo_random_data(1, 270_000), vec![]);
+        let empty = data.add_tx(Bytes::new(), vec![("A".into(), "b".into())]);
+        let b = data.add_tx(pseudo_random_data(2, 10), vec![]);
+        let (ta, te, tb) = (
+            data.tx(&a).unwrap(),
+            data.tx(&empty).unwrap(),
+            data.tx(&b).unwrap(),
+        );
+        assert_eq!(ta.start_offset(), WEAVE_START);
+        assert_eq!(ta.end_offset, WEAVE_START + 270_000 - 1);
+        assert!(tb.start_offset() > ta.end_offset + 1);
+        for t in [ta, te, tb] {
+            t.header.verify().unwrap();
+        }
+        assert!(te.header.data_root.is_none());
+        assert_eq!(data.tx_at(WEAVE_START).unwrap().id(), a);
+        assert_eq!(data.tx_at(ta.end_offset).unwrap().id(), a);
+        assert!(data.tx_at(ta.end_offset + 1).is_none());
+        assert!(data.tx_at(WEAVE_START - 1).is_none());
+        assert_eq!(data.tx_at(tb.end_offset).unwrap().id(), b);
+        assert!(data.tx_at(tb.end_offset + 1).is_none());
+        assert_eq!(ta.chunk_at(0).unwrap(), (0, 0..135_000));
+        assert_eq!(ta.chunk_at(135_000).unwrap(), (1, 135_000..270_000));
+        assert!(ta.chunk_at(270_000).is_none());
+    }
+
+    #[test]
+    fn seeded_ids_are_reproducible_and_trees_match_the_core() {
+        let make = || {
+            let mut d = GatewayData::with_seed(TestWallet::fixed(), 3);
+            d.add_tx(pseudo_random_data(9, 20 << 20), vec![])
+        };
+        let (id1, id2) = (make(), make());
+        assert_eq!(id1, id2);
+        let data = pseudo_random_data(9, 20 << 20);
+        assert_eq!(build_tree(&data).root, MerkleTree::from_data(&data).root);
+        assert_ne!(pseudo_random_data(1, 64), pseudo_random_data(2, 64));
+        assert_eq!(
+            pseudo_random_data(1, 13),
+            pseudo_random_data(1, 64).slice(..13)
+        );
+    }
+}

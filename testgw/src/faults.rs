@@ -1,0 +1,239 @@
+//! Fault injection: count-based rules, settable at runtime, so tests can say exactly how many
+//! requests misbehave and then check the client recovered.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What kind of request a response answers; used for stats and fault targeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `/tx/{id}`
+    TxHeader,
+    /// `/tx/{id}/offset` and `/tx/{id}/data_size`
+    Offset,
+    /// `/chunk/{offset}`
+    Chunk,
+    /// `/{id}` and `/raw/{id}`
+    Data,
+    /// Everything else (`/info`, unknown paths).
+    Other,
+}
+
+/// Which requests a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Chunk,
+    TxHeader,
+    Offset,
+    Data,
+    Any,
+}
+
+impl Target {
+    fn matches(self, endpoint: Endpoint) -> bool {
+        match self {
+            Target::Any => true,
+            Target::Chunk => endpoint == Endpoint::Chunk,
+            Target::TxHeader => endpoint == Endpoint::TxHeader,
+            Target::Offset => endpoint == Endpoint::Offset,
+            Target::Data => endpoint == Endpoint::Data,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (e.g. 429, 500, 502, 503) and a short text body.
+    Status(u16),
+    /// Close the connection (RST) without answering.
+    ResetBeforeResponse,
+    /// Send the head and about half the body, then reset the connection.
+    ResetMidBody,
+    /// Send the full Content-Length but only about half the body, then close.
+    Truncate,
+    /// Flip one byte of the chunk (`/chunk`, proof unchanged) or of the data (`/{id}`).
+    CorruptChunk,
+    /// Serve the right chunk with a wrong `data_path` (another chunk's proof, or a flipped
+    /// byte when the tx has a single chunk).
+    ForgeProof,
+    /// `/tx/{id}` with `data_root` (or, for empty data, the tags) altered: the signature no
+    /// longer verifies.
+    WrongHeader,
+    /// `/chunk` with the chunk cut to half its length inside valid JSON.
+    ShortChunk,
+    /// Accept the request and never answer (until the gateway shuts down).
+    Hang,
+    /// Extra delay before the response head. Adds to other faults instead of replacing them.
+    Latency(Duration),
+}
+
+/// Handle to an injected rule, for reading its counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FaultId(usize);
+
+/// A rule's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleStatus {
+    pub target: Target,
+    pub fault: Fault,
+    /// Matching requests it will still hit (`u64::MAX`: unlimited).
+    pub remaining: u64,
+    pub fired: u64,
+}
+
+/// What the server knows about a request when picking faults.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestInfo {
+    pub endpoint: Endpoint,
+    /// The undisturbed response would be a 2xx.
+    pub ok: bool,
+    /// The undisturbed response has body bytes to send (a GET with a non-empty body).
+    pub has_body: bool,
+}
+
+/// The faults picked for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Decision {
+    pub fault: Option<Fault>,
+    pub extra_latency: Duration,
+}
+
+/// The shared set of fault rules of a gateway.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<RuleStatus>>,
+}
+
+impl Faults {
+    /// Makes the next `count` requests matching `target` (and where `fault` makes sense, e.g.
+    /// `ForgeProof` only hits successful `/chunk` answers) suffer `fault`.
+    pub fn inject(&self, target: Target, fault: Fault, count: u64) -> FaultId {
+        if let Fault::Status(code) = fault {
+            assert!((100..=999).contains(&code), "invalid HTTP status {code}");
+        }
+        let mut rules = self.rules.lock().unwrap();
+        rules.push(RuleStatus {
+            target,
+            fault,
+            remaining: count,
+            fired: 0,
+        });
+        FaultId(rules.len() - 1)
+    }
+
+    /// `inject` with no limit.
+    pub fn always(&self, target: Target, fault: Fault) -> FaultId {
+        self.inject(target, fault, u64::MAX)
+    }
+
+    /// Stops every rule (their counters stay readable).
+    pub fn clear(&self) {
+        for rule in self.rules.lock().unwrap().iter_mut() {
+            rule.remaining = 0;
+        }
+    }
+
+    pub fn status(&self, id: FaultId) -> RuleStatus {
+        self.rules.lock().unwrap()[id.0].clone()
+    }
+
+    /// How many requests rule `id` has hit.
+    pub fn fired(&self, id: FaultId) -> u64 {
+        self.status(id).fired
+    }
+
+    /// How many faults of any rule have fired.
+    pub fn total_fired(&self) -> u64 {
+        self.rules.lock().unwrap().iter().map(|r| r.fired).sum()
+    }
+
+    /// Every rule ever injected, in order.
+    pub fn rules(&self) -> Vec<RuleStatus> {
+        self.rules.lock().unwrap().clone()
+    }
+
+    /// Picks the faults for a request and counts them: every matching `Latency` rule, plus
+    /// the first (oldest) other matching rule. A request suffers at most one non-latency
+    /// fault, so counts stay exact.
+    pub(crate) fn decide(&self, req: RequestInfo) -> Decision {
+        let mut decision = Decision::default();
+        for rule in self.rules.lock().unwrap().iter_mut() {
+            if rule.remaining == 0
+                || !rule.target.matches(req.endpoint)
+                || !applies(rule.fault, req)
+            {
+                continue;
+            }
+            match rule.fault {
+                Fault::Latency(extra) => decision.extra_latency += extra,
+                _ if decision.fault.is_some() => continue,
+                fault => decision.fault = Some(fault),
+            }
+            if rule.remaining != u64::MAX {
+                rule.remaining -= 1;
+            }
+            rule.fired += 1;
+        }
+        decision
+    }
+}
+
+/// Whether `fault` can do anything to this request; rules skip requests where it cannot, so
+/// e.g. `CorruptChunk` on `Target::Any` is not used up by `/info` calls.
+fn applies(fault: Fault, req: RequestInfo) -> bool {
+    match fault {
+        Fault::Status(_) | Fault::ResetBeforeResponse | Fault::Hang | Fault::Latency(_) => true,
+        Fault::ResetMidBody | Fault::Truncate => req.has_body,
+        Fault::CorruptChunk => {
+            req.ok && req.has_body && matches!(req.endpoint, Endpoint::Chunk | Endpoint::Data)
+        }
+        Fault::ForgeProof | Fault::ShortChunk => {
+            req.ok && req.has_body && req.endpoint == Endpoint::Chunk
+        }
+        Fault::WrongHeader => req.ok && req.has_body && req.endpoint == Endpoint::TxHeader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(endpoint: Endpoint) -> RequestInfo {
+        RequestInfo {
+            endpoint,
+            ok: true,
+            has_body: true,
+        }
+    }
+
+    #[test]
+    fn counts_are_exact_and_latency_stacks() {
+        let faults = Faults::default();
+        let status = faults.inject(Target::Chunk, Fault::Status(503), 2);
+        let corrupt = faults.inject(Target::Any, Fault::CorruptChunk, 1);
+        let slow = faults.always(Target::Any, Fault::Latency(Duration::from_millis(5)));
+        let d = faults.decide(req(Endpoint::TxHeader));
+        assert_eq!((d.fault, d.extra_latency), (None, Duration::from_millis(5)));
+        assert_eq!(
+            faults.decide(req(Endpoint::Chunk)).fault,
+            Some(Fault::Status(503))
+        );
+        assert_eq!(
+            faults.decide(req(Endpoint::Chunk)).fault,
+            Some(Fault::Status(503))
+        );
+        assert_eq!(
+            faults.decide(req(Endpoint::Chunk)).fault,
+            Some(Fault::CorruptChunk)
+        );
+        assert_eq!(faults.decide(req(Endpoint::Chunk)).fault, None);
+        assert_eq!((faults.fired(status), faults.fired(corrupt)), (2, 1));
+        assert_eq!(faults.fired(slow), 5);
+        faults.clear();
+        assert_eq!(
+            faults.decide(req(Endpoint::Chunk)).extra_latency,
+            Duration::ZERO
+        );
+        assert_eq!(faults.total_fired(), 8);
+    }
+}

@@ -1,0 +1,323 @@
+//! The gateway's endpoints: parsing the path and rendering the (possibly faulted) answer.
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use weavedrive_cache::arweave::{TxId, b64};
+
+use crate::data::{GatewayData, StoredTx};
+use crate::faults::{Endpoint, Fault};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    Info,
+    Tx(TxId),
+    TxOffset(TxId),
+    TxDataSize(TxId),
+    Chunk(u64),
+    Data(TxId),
+    BadRequest(&'static str),
+    NotFound,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Route {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let id = |text: &str, ok: fn(TxId) -> Route| {
+            text.parse()
+                .map_or(Route::BadRequest("malformed transaction id"), ok)
+        };
+        match parts[..] {
+            ["info"] | [""] => Route::Info,
+            ["tx", tx] => id(tx, Route::Tx),
+            ["tx", tx, "offset"] => id(tx, Route::TxOffset),
+            ["tx", tx, "data_size"] => id(tx, Route::TxDataSize),
+            ["chunk", offset] => offset
+                .parse()
+                .map_or(Route::BadRequest("malformed offset"), Route::Chunk),
+            ["raw", tx] => id(tx, Route::Data),
+            // Only something shaped like an id is a data request; `/favicon.ico` is a 404.
+            [tx] => tx.parse().map_or(Route::NotFound, Route::Data),
+            _ => Route::NotFound,
+        }
+    }
+
+    pub fn endpoint(&self, path: &str) -> Endpoint {
+        match self {
+            Route::Tx(_) => Endpoint::TxHeader,
+            Route::TxOffset(_) | Route::TxDataSize(_) => Endpoint::Offset,
+            Route::Chunk(_) => Endpoint::Chunk,
+            Route::Data(_) => Endpoint::Data,
+            // Malformed requests still count towards the endpoint they aimed at.
+            Route::BadRequest(_) if path.starts_with("/tx/") => {
+                if path.ends_with("/offset") || path.ends_with("/data_size") {
+                    Endpoint::Offset
+                } else {
+                    Endpoint::TxHeader
+                }
+            }
+            Route::BadRequest(_) if path.starts_with("/chunk/") => Endpoint::Chunk,
+            Route::BadRequest(_) if path.starts_with("/raw/") => Endpoint::Data,
+            _ => Endpoint::Other,
+        }
+    }
+}
+
+/// A rendered answer: status, extra headers and the body as zero-copy segments.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Vec<Bytes>,
+}
+
+impl Reply {
+    pub fn text(status: StatusCode, text: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            body: vec![Bytes::copy_from_slice(text.as_bytes())],
+        }
+    }
+
+    fn json(value: &impl Serialize) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            headers: vec![(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body: vec![serde_json::to_vec(value).expect("JSON serialises").into()],
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.body.iter().map(|b| b.len() as u64).sum()
+    }
+}
+
+#[derive(Serialize)]
+struct ChunkJson<'a> {
+    chunk: &'a str,
+    data_path: &'a str,
+    tx_path: &'a str,
+    packing: &'a str,
+}
+
+/// Renders `route`, applying `fault` if it is a content fault for this endpoint.
+pub(crate) fn render(
+    data: &GatewayData,
+    route: &Route,
+    request: &HeaderMap,
+    range_support: bool,
+    fault: Option<Fault>,
+) -> Reply {
+    let not_found = || Reply::text(StatusCode::NOT_FOUND, "Not Found");
+    let tx = |id: &TxId| data.tx(id);
+    match route {
+        Route::Info => Reply::json(&serde_json::json!({
+            "network": "weavedrive.testgw",
+            "version": 5,
+            "height": data.txs().len(),
+            "blocks": data.txs().len() + 1,
+            "peers": 0,
+            "weave_size": data.weave_size().to_string(),
+        })),
+        Route::BadRequest(why) => Reply::text(StatusCode::BAD_REQUEST, why),
+        Route::NotFound => not_found(),
+        Route::Tx(id) => tx(id).map_or_else(not_found, |t| header_reply(t, fault)),
+        Route::TxOffset(id) => tx(id).map_or_else(not_found, |t| {
+            Reply::json(&serde_json::json!({
+                "offset": t.end_offset.to_string(),
+                "size": t.size().to_string(),
+            }))
+        }),
+        Route::TxDataSize(id) => tx(id).map_or_else(not_found, |t| {
+            let mut reply = Reply::text(StatusCode::OK, &t.size().to_string());
+            reply.headers.clear();
+            reply
+        }),
+        Route::Chunk(offset) => data.tx_at(*offset).map_or_else(not_found, |t| {
+            chunk_reply(t, offset - t.start_offset(), fault)
+        }),
+        Route::Data(id) => tx(id).map_or_else(not_found, |t| {
+            data_reply(
+                t,
+                range_support.then(|| request.get(header::RANGE)).flatten(),
+                fault,
+            )
+        }),
+    }
+}
+
+fn header_reply(tx: &StoredTx, fault: Option<Fault>) -> Reply {
+    let mut header = tx.header.clone();
+    if fault == Some(Fault::WrongHeader) {
+        match header.data_root.as_mut() {
+            Some(root) => root[0] ^= 1,
+            None => header.tags.push(weavedrive_cache::arweave::Tag {
+                name: b"Forged".to_vec(),
+                value: b"1".to_vec(),
+            }),
+        }
+    }
+    Reply::json(&header.to_json())
+}
+
+fn chunk_reply(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> Reply {
+    let (index, range) = tx.chunk_at(offset).expect("tx_at checked the offset");
+    let chunk = tx.data.slice(range.start as usize..range.end as usize);
+    let mut proof = tx.tree.proof(index).to_vec();
+    let chunk = match fault {
+        Some(Fault::CorruptChunk) => flip_middle(&chunk),
+        Some(Fault::ShortChunk) => chunk.slice(..chunk.len() / 2),
+        Some(Fault::ForgeProof) => {
+            // A genuine proof of another chunk is the nastier forgery: every hash in it is
+            // valid for the root, only the position is wrong.
+            let other = (0..tx.tree.leaves.len())
+                .find(|&i| i != index && !tx.tree.leaves[i].range().is_empty());
+            match other {
+                Some(other) => proof = tx.tree.proof(other).to_vec(),
+                None => {
+                    let middle = proof.len() / 2;
+                    proof[middle] ^= 1;
+                }
+            }
+            chunk
+        }
+        _ => chunk,
+    };
+    Reply::json(&ChunkJson {
+        chunk: &b64::encode(&chunk),
+        data_path: &b64::encode(&proof),
+        tx_path: "",
+        packing: "unpacked",
+    })
+}
+
+fn flip_middle(bytes: &[u8]) -> Bytes {
+    let mut copy = bytes.to_vec();
+    copy[bytes.len() / 2] ^= 0x01;
+    copy.into()
+}
+
+fn data_reply(tx: &StoredTx, range: Option<&HeaderValue>, fault: Option<Fault>) -> Reply {
+    let size = tx.size();
+    let mut reply = Reply {
+        status: StatusCode::OK,
+        headers: vec![(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        body: Vec::new(),
+    };
+    let (start, end) = match range.and_then(|r| parse_range(r.to_str().ok()?, size)) {
+        None => (0, size),
+        Some(Err(())) => {
+            reply.status = StatusCode::RANGE_NOT_SATISFIABLE;
+            reply.headers.push((
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}")).unwrap(),
+            ));
+            return reply;
+        }
+        Some(Ok((start, end))) => {
+            reply.status = StatusCode::PARTIAL_CONTENT;
+            reply.headers.push((
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end - 1)).unwrap(),
+            ));
+            (start, end)
+        }
+    };
+    let body = tx.data.slice(start as usize..end as usize);
+    reply.body = if fault == Some(Fault::CorruptChunk) {
+        // Three zero-copy segments around one flipped byte, so a corrupted 1 GiB body costs
+        // nothing extra.
+        let middle = body.len() / 2;
+        vec![
+            body.slice(..middle),
+            flip_middle(&body[middle..middle + 1]),
+            body.slice(middle + 1..),
+        ]
+    } else {
+        vec![body]
+    };
+    reply
+}
+
+/// Parses a single `bytes=` range against `size` into a half-open range. `None`: ignore the
+/// header (malformed or multi-range; a server may always answer 200). `Some(Err)`: 416.
+fn parse_range(header: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let range = if first.is_empty() {
+        // Suffix range: the last N bytes.
+        let n = number(last)?;
+        if n == 0 || size == 0 {
+            return Some(Err(()));
+        }
+        (size - n.min(size), size)
+    } else {
+        let start = number(first)?;
+        let end = if last.is_empty() {
+            size
+        } else {
+            let last = number(last)?;
+            if last < start {
+                return None;
+            }
+            last.saturating_add(1).min(size)
+        };
+        if start >= size {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=90-1000", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=-1000", 100), Some(Ok((0, 100))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-0", 0), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-4", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=a-b", 100), None);
+    }
+
+    #[test]
+    fn routes() {
+        let id = TxId([3; 32]);
+        assert_eq!(Route::parse(&format!("/tx/{id}")), Route::Tx(id));
+        assert_eq!(
+            Route::parse(&format!("/tx/{id}/offset")),
+            Route::TxOffset(id)
+        );
+        assert_eq!(Route::parse(&format!("/{id}")), Route::Data(id));
+        assert_eq!(Route::parse(&format!("/raw/{id}")), Route::Data(id));
+        assert_eq!(Route::parse("/chunk/123"), Route::Chunk(123));
+        assert!(matches!(Route::parse("/chunk/-1"), Route::BadRequest(_)));
+        assert!(matches!(Route::parse("/tx/abc"), Route::BadRequest(_)));
+        assert_eq!(Route::parse("/favicon.ico"), Route::NotFound);
+        assert_eq!(Route::parse("/info"), Route::Info);
+    }
+}
