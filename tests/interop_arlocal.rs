@@ -1,0 +1,120 @@
+//! Interop with an independent peer: data uploaded to arlocal with arweave-js's chunked
+//! uploader comes back byte-identical through `weavedrive get`.
+//!
+//! Needs `interop/node_modules` (the test command, `scripts/test.sh`, installs it). Without it
+//! the test says so and passes, unless WEAVEDRIVE_REQUIRE_ARLOCAL=1 (set by the test command),
+//! where it fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Arlocal {
+    child: Child,
+    url: String,
+}
+
+impl Arlocal {
+    fn start(interop: &Path) -> Arlocal {
+        let mut child = Command::new("node")
+            .arg(interop.join("arlocal-serve.js"))
+            .arg("0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting node interop/arlocal-serve.js");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("arlocal did not start: {line:?}"))
+            .trim()
+            .to_string();
+        Arlocal {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Arlocal {
+    fn drop(&mut self) {
+        // SIGTERM lets it remove its temp dir.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn interop_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
+    let ready =
+        dir.join("node_modules/arlocal").is_dir() && dir.join("node_modules/arweave").is_dir();
+    if ready {
+        return Some(dir);
+    }
+    let hint =
+        "interop/node_modules missing: run `bash scripts/test.sh` (or `cd interop && npm ci`)";
+    if std::env::var_os("WEAVEDRIVE_REQUIRE_ARLOCAL").is_some_and(|v| v == "1") {
+        panic!("{hint}");
+    }
+    eprintln!("SKIPPED arlocal interop: {hint}");
+    None
+}
+
+#[test]
+fn chunked_uploads_to_arlocal_come_back_identical() {
+    let Some(interop) = interop_dir() else { return };
+    let arlocal = Arlocal::start(&interop);
+    let work = tempfile::tempdir().unwrap();
+    let wallet =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cache/tests/fixtures/test-wallet.json");
+    // Multi-chunk sizes (with the small-remainder split), a single chunk, and empty data.
+    for (n, size) in [
+        3 * 1024 * 1024 + 7,
+        1024 * 1024 + 12345,
+        256 * 1024 + 1,
+        1000,
+        0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let source = work.path().join(format!("source-{n}"));
+        let upload = Command::new("node")
+            .arg(interop.join("arlocal-upload.js"))
+            .args(["--gateway", &arlocal.url, "--size", &size.to_string()])
+            .args(["--seed", &n.to_string(), "--wallet"])
+            .arg(&wallet)
+            .arg("--out")
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(
+            upload.status.success(),
+            "upload of {size} bytes failed: {}",
+            String::from_utf8_lossy(&upload.stderr)
+        );
+        let uploaded: serde_json::Value = serde_json::from_slice(&upload.stdout).unwrap();
+        let id = uploaded["id"].as_str().unwrap();
+
+        let fetched = work.path().join(format!("fetched-{n}"));
+        let get = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+            .args(["get", id, "--gateway", &arlocal.url, "-o"])
+            .arg(&fetched)
+            .output()
+            .unwrap();
+        assert!(
+            get.status.success(),
+            "get of {size} bytes failed: {}",
+            String::from_utf8_lossy(&get.stderr)
+        );
+        let expected = std::fs::read(&source).unwrap();
+        let got = std::fs::read(&fetched).unwrap();
+        assert_eq!(got.len(), size, "size {size}");
+        assert!(got == expected, "bytes differ for size {size}");
+    }
+}
