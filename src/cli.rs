@@ -38,6 +38,12 @@ pub enum Command {
         /// Size of the large sample transaction, in MiB.
         #[arg(long, default_value_t = 300)]
         large_mib: u64,
+        /// Make the local gateway behave like a distant one: delay per request (ms).
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// ... and a bandwidth cap per connection (MiB/s).
+        #[arg(long)]
+        bandwidth_mib: Option<u64>,
         /// Keep the gateway running (until Ctrl-C) after the checks, to try other commands.
         #[arg(long)]
         serve: bool,

@@ -28,6 +28,16 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
+    /// The defaults clap would give, for commands that build a client themselves.
+    pub fn defaults() -> Self {
+        GatewayArgs {
+            gateways: Vec::new(),
+            concurrency: 32,
+            timeout: 60,
+            retries: 4,
+        }
+    }
+
     pub fn config(&self) -> GatewayConfig {
         GatewayConfig {
             gateways: self.gateways.clone(),

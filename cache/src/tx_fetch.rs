@@ -73,11 +73,14 @@ pub struct DataStream {
     source: Source,
 }
 
+/// A chunk fetch running on the runtime.
+type ChunkTask = JoinHandle<Result<VerifiedChunk, GatewayError>>;
+
 enum Source {
     Chunks {
         location: TxLocation,
         planned: VecDeque<Range<u64>>,
-        in_flight: VecDeque<(Range<u64>, JoinHandle<Result<VerifiedChunk, GatewayError>>)>,
+        in_flight: VecDeque<(Range<u64>, ChunkTask)>,
         /// Set when the data turned out not to follow standard chunking: then each chunk's
         /// proof tells where the next one starts, so we walk one at a time.
         sequential: bool,

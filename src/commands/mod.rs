@@ -14,6 +14,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             gateway,
             quiet,
         } => runtime.block_on(get::run(id, output, &gateway, quiet)),
-        Command::Demo { large_mib, serve } => runtime.block_on(demo::run(large_mib, serve)),
+        Command::Demo {
+            large_mib,
+            latency_ms,
+            bandwidth_mib,
+            serve,
+        } => runtime.block_on(demo::run(demo::DemoOptions {
+            large_mib,
+            latency_ms,
+            bandwidth_mib,
+            serve,
+        })),
     }
 }

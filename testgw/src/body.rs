@@ -37,6 +37,8 @@ struct State {
     cut: Option<Cut>,
     conn: Arc<ConnState>,
     counters: Arc<Counters>,
+    /// Frames sent so far.
+    frames: u64,
     done: bool,
 }
 
@@ -59,6 +61,7 @@ pub(crate) fn stream(
         cut,
         conn,
         counters,
+        frames: 0,
         done: false,
     };
     let frames = stream::unfold(state, |mut s| async move {
@@ -91,8 +94,9 @@ pub(crate) fn stream(
         }
         let frame = segment.split_to(n);
         if let Some(pacer) = &s.conn.pacer {
-            pacer.send(n).await;
+            pacer.send(n, s.frames > 0).await;
         }
+        s.frames += 1;
         s.counters.body_bytes.fetch_add(n as u64, Relaxed);
         Some((Ok(Frame::data(frame)), s))
     });

@@ -186,24 +186,31 @@ fn build_tree(data: &[u8]) -> MerkleTree {
     MerkleTree::build(leaves)
 }
 
-/// Deterministic pseudo-random bytes (splitmix64), fast enough for GiB-sized test data.
+/// Deterministic pseudo-random bytes, fast enough for GiB-sized test data: splitmix64 is
+/// counter-based (word `k` depends only on the seed and `k`), so threads fill parts alone.
 pub fn pseudo_random_data(seed: u64, size: usize) -> Bytes {
-    let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    let base = seed ^ 0x5851_f42d_4c95_7f2d;
+    let word = |k: u64| {
+        let mut z = base.wrapping_add(GAMMA.wrapping_mul(k + 1));
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        (z ^ (z >> 31)).to_le_bytes()
+    };
+    let fill = |part: &mut [u8], first_word: u64| {
+        for (k, chunk) in (first_word..).zip(part.chunks_mut(8)) {
+            chunk.copy_from_slice(&word(k)[..chunk.len()]);
+        }
     };
     let mut buf = vec![0u8; size];
-    let mut words = buf.chunks_exact_mut(8);
-    for word in &mut words {
-        word.copy_from_slice(&next().to_le_bytes());
-    }
-    let tail = words.into_remainder();
-    let last = next().to_le_bytes();
-    tail.copy_from_slice(&last[..tail.len()]);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = size.div_ceil(threads).next_multiple_of(8).max(1 << 20);
+    std::thread::scope(|s| {
+        for (i, part) in buf.chunks_mut(per_thread).enumerate() {
+            let first_word = (i * per_thread / 8) as u64;
+            s.spawn(move || fill(part, first_word));
+        }
+    });
     Bytes::from(buf)
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// What kind of request a response answers; used for stats and fault targeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `/tx/{id}`
     TxHeader,
     /// `/tx/{id}/offset` and `/tx/{id}/data_size`

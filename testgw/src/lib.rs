@@ -24,7 +24,7 @@ mod throttle;
 mod wallet;
 
 pub use data::{GatewayData, StoredTx, WEAVE_START, pseudo_random_data};
-pub use faults::{Endpoint, Fault, FaultId, Faults, RuleStatus, Target};
+pub use faults::{Fault, FaultId, Faults, RuleStatus, Target};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
 pub use stats::Stats;
 pub use wallet::TestWallet;

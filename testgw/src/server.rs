@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::body::{self, Body, BoxError, Cut};
 use crate::conn::{ConnIo, ConnState};
 use crate::data::GatewayData;
-use crate::faults::{Fault, Faults, RequestInfo};
+use crate::faults::{Endpoint, Fault, Faults, RequestInfo};
 use crate::routes::{self, Reply, Route};
 use crate::stats::{Counters, Stats};
 
@@ -97,6 +97,10 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(data: GatewayData, opts: GatewayOptions) -> anyhow::Result<TestGateway> {
+        anyhow::ensure!(
+            opts.bandwidth_per_connection != Some(0),
+            "bandwidth cap must be positive"
+        );
         let addr = opts.addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
         let listener = TcpListener::bind(addr)
             .await
@@ -302,7 +306,7 @@ async fn respond(
     let headers = response.headers_mut().expect("valid builder");
     headers.extend(reply.headers.iter().cloned());
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(reply.len()));
-    if shared.opts.range_support && endpoint == crate::faults::Endpoint::Data {
+    if shared.opts.range_support && endpoint == Endpoint::Data {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     let body = if is_head {

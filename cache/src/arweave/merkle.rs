@@ -210,7 +210,7 @@ pub fn verify_path(
     }
     let len = data_path.len();
     if len < LEAF_SIZE
-        || (len - LEAF_SIZE) % BRANCH_SIZE != 0
+        || !(len - LEAF_SIZE).is_multiple_of(BRANCH_SIZE)
         || (len - LEAF_SIZE) / BRANCH_SIZE > MAX_PATH_DEPTH
     {
         return Err(ProofError::MalformedPath(len));
