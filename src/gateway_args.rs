@@ -16,8 +16,9 @@ pub struct GatewayArgs {
         default_value = "https://arweave.net"
     )]
     pub gateways: Vec<String>,
-    /// Chunk requests in flight at once.
-    #[arg(long, default_value_t = 32)]
+    /// Chunk requests in flight at once. A distant gateway's throughput comes from
+    /// parallelism: 64 x 256 KiB at 20 ms per request is well over 100 MiB/s.
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Seconds before one request is abandoned (and retried).
     #[arg(long, default_value_t = 60)]
@@ -32,7 +33,7 @@ impl GatewayArgs {
     pub fn defaults() -> Self {
         GatewayArgs {
             gateways: Vec::new(),
-            concurrency: 32,
+            concurrency: 64,
             timeout: 60,
             retries: 4,
         }
