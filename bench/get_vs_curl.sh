@@ -2,7 +2,8 @@
 # Cold `weavedrive get` of a 100 MiB transaction against `curl` of `/{id}` from the same local
 # test gateway, made to behave like a distant one: 20 ms per request and a 25 MiB/s cap per
 # connection. Both run in this one script, back to back, with hyperfine; the figure is the
-# ratio of their mean times. Every run is cold (`get` has no cache at this stage).
+# ratio of their mean times. `get` runs both ways: per-chunk proofs (default) and ranged
+# reads checked against the root (`--via ranges`). Every run is cold (`get` has no cache at this stage).
 #
 #   bash bench/get_vs_curl.sh [SIZE_MIB] [RUNS]
 set -euo pipefail
@@ -26,9 +27,10 @@ sha=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.
 
 hyperfine --runs "$runs" --export-json "$work/result.json" \
   -n curl "curl -sSf -o $work/curl.bin $url/$id" \
-  -n weavedrive-get "$bin/weavedrive get $id --gateway $url -o $work/get.bin --quiet"
+  -n weavedrive-get "$bin/weavedrive get $id --gateway $url -o $work/get.bin --quiet" \
+  -n weavedrive-get-ranges "$bin/weavedrive get $id --gateway $url -o $work/ranges.bin --quiet --via ranges"
 
-for f in curl.bin get.bin; do
+for f in curl.bin get.bin ranges.bin; do
   got=$(sha256sum "$work/$f" | cut -d' ' -f1)
   [ "$got" = "$sha" ] || { echo "$f: sha256 mismatch" >&2; exit 1; }
 done
@@ -36,8 +38,9 @@ python3 - "$work/result.json" "$size_mib" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 mib = float(sys.argv[2])
-c, g = r["curl"]["mean"], r["weavedrive-get"]["mean"]
-print(f"curl           {mib / c:8.1f} MiB/s  (mean {c:.2f} s)")
-print(f"weavedrive get {mib / g:8.1f} MiB/s  (mean {g:.2f} s)")
-print(f"ratio get/curl throughput: {c / g:.2f}x")
+c = r["curl"]["mean"]
+print(f"{'curl':<24} {mib / c:8.1f} MiB/s  (mean {c:.2f} s)")
+for name in ["weavedrive-get", "weavedrive-get-ranges"]:
+    g = r[name]["mean"]
+    print(f"{name:<24} {mib / g:8.1f} MiB/s  (mean {g:.2f} s)  {c / g:.2f}x curl")
 PY

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use weavedrive_cache::TxId;
 
+use crate::commands::Via;
 use crate::gateway_args::GatewayArgs;
 
 #[derive(Parser)]
@@ -29,6 +30,11 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         gateway: GatewayArgs,
+        /// `chunks`: per-chunk Merkle proofs, streamed as verified (any gateway).
+        /// `ranges`: large ranged reads of `/raw/{id}` checked against the data root at the
+        /// end (ar.io gateways); falls back to chunks when that cannot be verified.
+        #[arg(long, value_enum, default_value_t)]
+        via: Via,
         /// Do not print the summary line on stderr.
         #[arg(short, long)]
         quiet: bool,

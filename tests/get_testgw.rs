@@ -23,6 +23,10 @@ struct Fixture {
 /// A gateway serving one tx per size. Same seed, same ids: two fixtures built from the same
 /// sizes serve the same transactions (for failover tests).
 fn fixture(sizes: &[usize]) -> Fixture {
+    fixture_with(sizes, GatewayOptions::default())
+}
+
+fn fixture_with(sizes: &[usize], options: GatewayOptions) -> Fixture {
     let mut data = GatewayData::with_seed(TestWallet::fixed(), 42);
     let txs = sizes
         .iter()
@@ -38,7 +42,7 @@ fn fixture(sizes: &[usize]) -> Fixture {
             )
         })
         .collect();
-    let gateway = TestGateway::spawn_background(data, GatewayOptions::default()).unwrap();
+    let gateway = TestGateway::spawn_background(data, options).unwrap();
     Fixture {
         gateway,
         txs,
@@ -315,4 +319,114 @@ fn unknown_and_malformed_ids_are_clear_errors() {
             "a malformed id reached the network"
         );
     }
+}
+
+const RANGES: &[&str] = &["--via", "ranges"];
+
+#[test]
+fn ranged_reads_verify_against_the_root() {
+    let sizes = [
+        0,
+        1,
+        256 * K,
+        256 * K + 1,
+        256 * K + 20_000,
+        3 * K * K + 5,
+        9 * K * K + 3,
+    ];
+    let fx = fixture(&sizes);
+    for (n, size) in sizes.iter().enumerate() {
+        fx.gateway.reset_stats();
+        fx.assert_recovers(n, RANGES, &format!("ranges-{size}"));
+        let stats = fx.gateway.stats();
+        assert_eq!(
+            stats.chunk, 0,
+            "size {size}: ranged get fell back to chunks"
+        );
+        if *size > 0 {
+            // 4 MiB spans: one request for small data, a few for the larger ones.
+            assert_eq!(stats.data, (*size as u64).div_ceil(4 << 20), "size {size}");
+        }
+    }
+    // Stdout is staged until the root matches, then written.
+    let (id, bytes) = &fx.txs[5];
+    let result = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+        .args([
+            "get",
+            &id.to_string(),
+            "--gateway",
+            &fx.url(),
+            "--quiet",
+            "--via",
+            "ranges",
+        ])
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(result.stdout == bytes[..]);
+}
+
+#[test]
+fn ranged_reads_fall_back_to_proofs_when_the_root_does_not_match() {
+    let fx = fixture(&[9 * K * K + 3]);
+    // A gateway that corrupts ranged data but serves honest chunks.
+    fx.gateway
+        .faults()
+        .always(Target::Data, Fault::CorruptChunk);
+    let (id, bytes) = &fx.txs[0];
+    let out = fx.out("fallback.bin");
+    let result = get(id, &[fx.url()], &out, RANGES);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("does not match its signed data_root"),
+        "{}",
+        stderr(&result)
+    );
+    assert!(std::fs::read(&out).unwrap() == bytes[..]);
+    assert!(fx.gateway.stats().chunk > 0);
+
+    // Lying everywhere: nothing is written.
+    fx.gateway
+        .faults()
+        .always(Target::Chunk, Fault::CorruptChunk);
+    fx.assert_fails(
+        0,
+        &["--via", "ranges", "--retries", "1"],
+        "ranges-all-lies",
+        "failed verification",
+    );
+}
+
+#[test]
+fn ranged_reads_recover_from_transient_faults() {
+    let fx = fixture(&[9 * K * K + 3]);
+    for (what, fault) in [
+        ("truncate", Fault::Truncate),
+        ("reset", Fault::ResetMidBody),
+        ("503", Fault::Status(503)),
+    ] {
+        fx.gateway.faults().clear();
+        fx.gateway.reset_stats();
+        let rule = fx.gateway.faults().inject(Target::Data, fault, 2);
+        fx.assert_recovers(0, RANGES, &format!("ranges-{what}"));
+        assert_eq!(fx.gateway.faults().fired(rule), 2);
+        assert_eq!(
+            fx.gateway.stats().chunk,
+            0,
+            "{what}: fell back instead of retrying"
+        );
+    }
+}
+
+#[test]
+fn ranged_reads_on_a_gateway_without_range_use_proofs() {
+    let fx = fixture_with(
+        &[3 * K * K + 5],
+        GatewayOptions {
+            range_support: false,
+            ..GatewayOptions::default()
+        },
+    );
+    fx.assert_recovers(0, RANGES, "no-range-support");
+    assert!(fx.gateway.stats().chunk > 0);
 }

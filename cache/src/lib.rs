@@ -5,6 +5,7 @@
 
 pub mod arweave;
 pub mod gateway;
+pub mod range_fetch;
 pub mod tx_fetch;
 
 pub use arweave::TxId;

@@ -1,50 +1,81 @@
-//! `weavedrive get`: stream a verified transaction to stdout or atomically into a file.
+//! `weavedrive get`: a verified transaction to stdout or atomically into a file.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tokio::io::AsyncWriteExt;
+use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
 use weavedrive_cache::{GatewayClient, TxId, VerifiedTx};
 
 use crate::gateway_args::GatewayArgs;
+
+/// How to fetch: per-chunk proofs (streams, works on every gateway) or large ranges checked
+/// against the root at the end (fewer requests; needs ar.io-style ranged `/raw/{id}`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Via {
+    #[default]
+    Chunks,
+    Ranges,
+}
 
 pub async fn run(
     id: TxId,
     output: Option<PathBuf>,
     gateway: &GatewayArgs,
+    via: Via,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let client = Arc::new(GatewayClient::new(gateway.config())?);
     let started = Instant::now();
-    let size = match output.as_deref() {
-        None => fetch_into(&client, id, gateway.concurrency, tokio::io::stdout()).await?,
-        Some(path) if path == Path::new("-") => {
-            fetch_into(&client, id, gateway.concurrency, tokio::io::stdout()).await?
+    let tx = VerifiedTx::open(&client, &id).await?;
+    let window = gateway.concurrency;
+    match output.as_deref() {
+        Some(path) if path != Path::new("-") => {
+            fetch_to_file(&client, &tx, window, via, path).await?
         }
-        Some(path) => fetch_to_file(&client, id, gateway.concurrency, path).await?,
-    };
+        _ if via == Via::Ranges => {
+            // Nothing may reach stdout before the root matches: stage in a temp file.
+            let staged = tempfile::tempfile().context("creating a temporary file")?;
+            fill_file(&client, &tx, window, via, &staged).await?;
+            copy_to_stdout(staged)?;
+        }
+        _ => stream_into(&client, &tx, window, tokio::io::stdout()).await?,
+    }
     if !quiet {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "{id}: {size} bytes verified in {secs:.2} s ({:.1} MiB/s)",
-            size as f64 / secs.max(1e-9) / (1024.0 * 1024.0)
+            "{id}: {} bytes verified in {secs:.2} s ({:.1} MiB/s)",
+            tx.size(),
+            tx.size() as f64 / secs.max(1e-9) / (1024.0 * 1024.0)
         );
     }
     Ok(())
 }
 
-/// Writes verified bytes as they arrive; returns the byte count. On stdout, bytes already
-/// written before a failure stay written (they were verified), and the error says where
-/// the data stopped.
+/// Opens `id` and streams its verified bytes into `out`; returns the byte count.
 pub async fn fetch_into(
     client: &Arc<GatewayClient>,
     id: TxId,
     window: usize,
-    mut out: impl tokio::io::AsyncWrite + Unpin,
+    out: impl tokio::io::AsyncWrite + Unpin,
 ) -> anyhow::Result<u64> {
     let tx = VerifiedTx::open(client, &id).await?;
+    stream_into(client, &tx, window, out).await?;
+    Ok(tx.size())
+}
+
+/// Writes verified bytes as they arrive. Bytes written before a failure were verified; the
+/// error says where the data stopped.
+async fn stream_into(
+    client: &Arc<GatewayClient>,
+    tx: &VerifiedTx,
+    window: usize,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
+) -> anyhow::Result<()> {
+    let id = tx.id();
     let mut stream = tx.stream(client.clone(), window);
     while let Some(piece) = stream.next().await {
         let piece = piece.with_context(|| {
@@ -60,17 +91,46 @@ pub async fn fetch_into(
     if stream.position() != tx.size() {
         bail!("{id}: got {} of {} bytes", stream.position(), tx.size());
     }
-    Ok(tx.size())
+    Ok(())
+}
+
+/// Fills `file` (empty) with the verified data: by ranges when asked and possible, falling
+/// back to per-chunk proofs when the ranged data does not reproduce the root or no gateway
+/// serves ranges.
+async fn fill_file(
+    client: &Arc<GatewayClient>,
+    tx: &VerifiedTx,
+    window: usize,
+    via: Via,
+    file: &std::fs::File,
+) -> anyhow::Result<()> {
+    if via == Via::Ranges
+        && let Some(location) = tx.location
+    {
+        let target = Arc::new(file.try_clone()?);
+        match fetch_ranges_to_file(client.clone(), &location, target, window).await {
+            Ok(()) => return Ok(()),
+            Err(RangeFetchError::Io(e)) => return Err(e).context("writing output"),
+            Err(e) => {
+                eprintln!("weavedrive: ranged read failed ({e}); verifying chunk by chunk instead");
+                file.set_len(0)?;
+            }
+        }
+    }
+    let mut writer =
+        tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file.try_clone()?));
+    stream_into(client, tx, window, &mut writer).await
 }
 
 /// A temp file beside `path`, renamed over it only once every byte is verified and synced,
 /// so `path` never holds partial or unverified data.
 async fn fetch_to_file(
     client: &Arc<GatewayClient>,
-    id: TxId,
+    tx: &VerifiedTx,
     window: usize,
+    via: Via,
     path: &Path,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -80,15 +140,20 @@ async fn fetch_to_file(
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let file = tokio::fs::File::from_std(temp.reopen()?);
-    let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
-    let size = fetch_into(client, id, window, &mut writer).await?;
-    let file = writer.into_inner();
-    file.sync_all()
-        .await
+    fill_file(client, tx, window, via, temp.as_file()).await?;
+    temp.as_file()
+        .sync_all()
         .with_context(|| format!("syncing {}", temp.path().display()))?;
-    drop(file);
     temp.persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(size)
+    Ok(())
+}
+
+fn copy_to_stdout(mut file: std::fs::File) -> anyhow::Result<()> {
+    use std::io::Seek;
+    file.rewind()?;
+    let mut stdout = std::io::stdout().lock();
+    std::io::copy(&mut file, &mut stdout).context("writing output")?;
+    stdout.flush().context("writing output")?;
+    Ok(())
 }

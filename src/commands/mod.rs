@@ -3,6 +3,8 @@
 mod demo;
 mod get;
 
+pub use get::Via;
+
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -12,8 +14,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             output,
             gateway,
+            via,
             quiet,
-        } => runtime.block_on(get::run(id, output, &gateway, quiet)),
+        } => runtime.block_on(get::run(id, output, &gateway, via, quiet)),
         Command::Demo {
             large_mib,
             latency_ms,

@@ -172,32 +172,52 @@ impl GatewayClient {
         .await
     }
 
-    /// Raw data bytes from `/raw/{id}` (ar.io) or `/{id}`, optionally a range. NOT verified:
-    /// callers must check them (by data_root or signature) before anyone sees them.
+    /// Data bytes, optionally a range, from `/raw/{id}` (ar.io: raw bytes, Range honoured)
+    /// falling back to `/{id}` (nodes; arlocal) when no gateway has `/raw`. NOT verified:
+    /// callers check them (by data_root or signature) before anyone sees them. A gateway that
+    /// ignores `Range` is refused for ranged reads rather than made to send everything.
     pub(crate) async fn data_unverified(
         &self,
         id: &TxId,
         range: Option<Range<u64>>,
         expected_len: u64,
     ) -> Result<Bytes, GatewayError> {
-        let what = format!("data of {id}");
+        let raw = self
+            .data_at_path(&format!("raw/{id}"), id, range.clone(), expected_len)
+            .await;
+        match raw {
+            Err(e) if e.is_not_found() => {
+                self.data_at_path(&id.to_string(), id, range, expected_len)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn data_at_path(
+        &self,
+        path: &str,
+        id: &TxId,
+        range: Option<Range<u64>>,
+        expected_len: u64,
+    ) -> Result<Bytes, GatewayError> {
+        let what = match &range {
+            Some(r) => format!("bytes {}..{} of {id}", r.start, r.end),
+            None => format!("data of {id}"),
+        };
         // Time budget grows with size: allow a slow 256 KiB/s link plus the usual margin.
         let timeout = self.small_timeout() + Duration::from_secs(expected_len / (256 * 1024));
-        self.get_checked(&what, &id.to_string(), range.clone(), timeout, |reply| {
-            let body = match (&range, reply.status.as_u16()) {
-                // A gateway that ignores Range (arlocal) sends everything: cut our part out.
-                (Some(r), 200) if reply.body.len() as u64 >= r.end => {
-                    reply.body.slice(r.start as usize..r.end as usize)
-                }
-                _ => reply.body,
-            };
-            if body.len() as u64 != expected_len {
+        self.get_checked(&what, path, range.clone(), timeout, |reply| {
+            if range.is_some() && reply.status.as_u16() != 206 {
+                return Err(AttemptError::Refused("gateway ignores Range".into()));
+            }
+            if reply.body.len() as u64 != expected_len {
                 return Err(AttemptError::Transient(format!(
                     "expected {expected_len} bytes, got {}",
-                    body.len()
+                    reply.body.len()
                 )));
             }
-            Ok(body)
+            Ok(reply.body)
         })
         .await
     }
