@@ -62,6 +62,15 @@ fn get(id: &TxId, gateways: &[String], output: &Path, extra: &[&str]) -> Output 
         .unwrap()
 }
 
+/// Runs `weavedrive get ID --gateway URL --quiet EXTRA...` with the data on stdout.
+fn get_stdout(id: &TxId, gateway: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+        .args(["get", &id.to_string(), "--gateway", gateway, "--quiet"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -143,10 +152,7 @@ fn every_layout_edge_case_round_trips() {
     }
     // Stdout gets the same bytes.
     let (id, bytes) = &fx.txs[5];
-    let result = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args(["get", &id.to_string(), "--gateway", &fx.url(), "--quiet"])
-        .output()
-        .unwrap();
+    let result = get_stdout(id, &fx.url(), &[]);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(result.stdout == bytes[..]);
     assert!(
@@ -350,18 +356,7 @@ fn ranged_reads_verify_against_the_root() {
     }
     // Stdout is staged until the root matches, then written.
     let (id, bytes) = &fx.txs[5];
-    let result = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args([
-            "get",
-            &id.to_string(),
-            "--gateway",
-            &fx.url(),
-            "--quiet",
-            "--via",
-            "ranges",
-        ])
-        .output()
-        .unwrap();
+    let result = get_stdout(id, &fx.url(), RANGES);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(result.stdout == bytes[..]);
 }
