@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use weavedrive_cache::TxId;
 
-use crate::commands::Via;
+use crate::cache_args::CacheArgs;
+use crate::commands::{CacheCommand, Via};
 use crate::gateway_args::GatewayArgs;
 
 #[derive(Parser)]
@@ -38,6 +39,41 @@ pub enum Command {
         /// Do not print the summary line on stderr.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Fetch whole transactions into the disk cache (verified), with progress.
+    Preload {
+        #[arg(required = true)]
+        ids: Vec<TxId>,
+        /// Keep them from eviction, across restarts, until `weavedrive cache unpin`.
+        #[arg(long)]
+        pin: bool,
+        /// No progress bar or summary.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Show a transaction's size, owner, tags and how much of it is cached.
+    Stat {
+        id: TxId,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Inspect and trim the disk cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Offline demo: start the embedded local gateway with sample data and fetch and verify it.
     Demo {

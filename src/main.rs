@@ -1,5 +1,6 @@
 //! `weavedrive`: read Arweave data as a local disk.
 
+mod cache_args;
 mod cli;
 mod commands;
 mod gateway_args;
@@ -7,6 +8,11 @@ mod gateway_args;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Die quietly on a closed pipe (`weavedrive get ID | head`), like other Unix tools.
+    // SAFETY: restoring the default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

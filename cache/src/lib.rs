@@ -4,10 +4,16 @@
 //! which is in turn authenticated by the transaction's signature and id.
 
 pub mod arweave;
+pub mod drive;
 pub mod gateway;
+pub mod memory;
 pub mod range_fetch;
+pub mod store;
 pub mod tx_fetch;
+pub mod txmap;
+pub mod units;
 
 pub use arweave::TxId;
+pub use drive::{Drive, DriveConfig, DriveError, DriveStats, FileHandle, TxInfo};
 pub use gateway::{GatewayClient, GatewayConfig, GatewayError};
 pub use tx_fetch::{DataStream, VerifiedTx};

@@ -1,9 +1,15 @@
 //! One module per subcommand; each is a thin layer over `weavedrive_cache`.
 
+mod cache;
 mod demo;
 mod get;
+mod preload;
+mod stat;
 
+pub use cache::CacheCommand;
 pub use get::Via;
+
+use weavedrive_cache::Drive;
 
 use crate::cli::{Cli, Command};
 
@@ -17,6 +23,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             via,
             quiet,
         } => runtime.block_on(get::run(id, output, &gateway, via, quiet)),
+        Command::Preload {
+            ids,
+            pin,
+            quiet,
+            gateway,
+            cache,
+        } => runtime.block_on(async {
+            let drive = Drive::new(cache.drive_config(&gateway))?;
+            preload::run(&drive, &ids, pin, quiet).await
+        }),
+        Command::Stat {
+            id,
+            json,
+            gateway,
+            cache,
+        } => runtime.block_on(async {
+            let drive = Drive::new(cache.drive_config(&gateway))?;
+            stat::run(&drive, &id, json).await
+        }),
+        Command::Cache {
+            command,
+            gateway,
+            cache,
+        } => runtime.block_on(async {
+            let drive = Drive::new(cache.drive_config(&gateway))?;
+            cache::run(&drive, command, cache.disk_cache).await
+        }),
         Command::Demo {
             large_mib,
             latency_ms,

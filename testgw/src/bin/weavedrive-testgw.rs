@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use sha2::{Digest, Sha256};
@@ -90,40 +90,5 @@ async fn main() -> anyhow::Result<()> {
 /// `123`, `4KiB`, `25MiB`, `1GiB`, `1.5MB`, `25MiB/s`: binary units for K/Ki/M/Mi/G/Gi,
 /// decimal for KB/MB/GB.
 fn parse_size(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let text = text.strip_suffix("/s").unwrap_or(text);
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .with_context(|| format!("bad size {text:?}"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "ki" | "kib" => 1 << 10,
-        "m" | "mi" | "mib" => 1 << 20,
-        "g" | "gi" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => bail!("unknown size unit {other:?}"),
-    };
-    Ok((number * scale as f64).round() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("123").unwrap(), 123);
-        assert_eq!(parse_size("4KiB").unwrap(), 4096);
-        assert_eq!(parse_size("25MiB/s").unwrap(), 25 << 20);
-        assert_eq!(parse_size("1.5MB").unwrap(), 1_500_000);
-        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
-        assert!(parse_size("12XB").is_err());
-        assert!(parse_size("MiB").is_err());
-    }
+    weavedrive_cache::units::parse_size(text).map_err(anyhow::Error::msg)
 }

@@ -1,0 +1,42 @@
+//! Drive errors, and the errno each means to a filesystem frontend.
+
+use std::sync::Arc;
+
+use crate::arweave::TxId;
+use crate::gateway::GatewayError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DriveError {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// Data cut differently from the standard layout (some pre-2.5 uploads): the cache
+    /// addresses chunks by standard index and cannot place it. Never served.
+    #[error(
+        "{id}: chunk {index} does not follow the standard chunk layout; not supported by the cache"
+    )]
+    NonStandardLayout { id: TxId, index: usize },
+    #[error("{0} needs a disk cache (--cache-dir)")]
+    NeedsDiskCache(&'static str),
+    #[error("cache I/O: {0}")]
+    Io(Arc<std::io::Error>),
+}
+
+impl From<std::io::Error> for DriveError {
+    fn from(e: std::io::Error) -> Self {
+        DriveError::Io(Arc::new(e))
+    }
+}
+
+impl DriveError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DriveError::Gateway(e) if e.is_not_found())
+    }
+
+    /// The errno a filesystem should return: missing ids are ENOENT; everything else means
+    /// the bytes cannot be had verified right now, which is EIO (never a short read).
+    pub fn errno(&self) -> i32 {
+        const ENOENT: i32 = 2;
+        const EIO: i32 = 5;
+        if self.is_not_found() { ENOENT } else { EIO }
+    }
+}

@@ -1,0 +1,52 @@
+//! What the Drive reports: per-transaction info and counters.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::arweave::TxId;
+use crate::memory::MemoryStats;
+use crate::store::DiskStats;
+
+/// One transaction as `stat` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxInfo {
+    pub id: TxId,
+    pub format: u8,
+    pub size: u64,
+    pub owner_address: String,
+    /// Tags as text (lossy UTF-8), in signed order.
+    pub tags: Vec<(String, String)>,
+    pub chunks: usize,
+    pub chunks_cached: usize,
+    pub bytes_cached: u64,
+    pub pinned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriveStats {
+    pub memory: MemoryStats,
+    pub disk: Option<DiskStats>,
+    /// Chunks fetched from gateways (each verified by its proof before use).
+    pub chunks_fetched: u64,
+    pub bytes_fetched: u64,
+    pub headers_fetched: u64,
+    /// Blocks that could not be written to disk (full disk...): served from memory anyway.
+    pub disk_write_errors: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub chunks_fetched: AtomicU64,
+    pub bytes_fetched: AtomicU64,
+    pub headers_fetched: AtomicU64,
+    pub disk_write_errors: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}

@@ -1,0 +1,545 @@
+//! The `Drive`: the one API the frontends use. Transactions are opened by id (authenticated
+//! header, located data), read by byte range from verified blocks kept in memory and on disk,
+//! preloaded and pinned. All policy lives here and below; frontends only translate.
+
+mod error;
+mod handle;
+mod info;
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::{StreamExt, TryStreamExt};
+
+pub use error::DriveError;
+pub use handle::FileHandle;
+pub use info::{DriveStats, TxInfo};
+
+use crate::arweave::{Hash, TxId};
+use crate::gateway::{GatewayClient, GatewayConfig};
+use crate::memory::MemoryTier;
+use crate::store::DiskStore;
+use crate::txmap::{TxMapStore, TxRecord};
+use info::Counters;
+
+#[derive(Debug, Clone)]
+pub struct DriveConfig {
+    pub gateway: GatewayConfig,
+    /// Disk tier location; `None` keeps everything in memory.
+    pub cache_dir: Option<PathBuf>,
+    pub disk_budget: u64,
+    pub memory_budget: u64,
+    /// Largest sequential read-ahead window (it starts at 1 MiB and doubles).
+    pub prefetch_max: u64,
+    /// Chunk fetches in flight for one preload.
+    pub preload_concurrency: usize,
+}
+
+impl Default for DriveConfig {
+    fn default() -> Self {
+        DriveConfig {
+            gateway: GatewayConfig::default(),
+            cache_dir: None,
+            disk_budget: 20 << 30,
+            memory_budget: 256 << 20,
+            prefetch_max: 64 << 20,
+            preload_concurrency: 64,
+        }
+    }
+}
+
+type Flight<T> = Shared<BoxFuture<'static, Result<T, DriveError>>>;
+
+#[derive(Clone)]
+pub struct Drive {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: DriveConfig,
+    client: Arc<GatewayClient>,
+    memory: MemoryTier,
+    disk: Option<Arc<DiskStore>>,
+    maps: Option<Arc<TxMapStore>>,
+    txs: Mutex<HashMap<TxId, Arc<TxRecord>>>,
+    tx_flights: Mutex<HashMap<TxId, Flight<Arc<TxRecord>>>>,
+    chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
+    pinned: Mutex<HashSet<TxId>>,
+    counters: Counters,
+}
+
+impl Drive {
+    pub fn new(config: DriveConfig) -> Result<Drive, DriveError> {
+        let client = Arc::new(GatewayClient::new(config.gateway.clone())?);
+        let (disk, maps) = match &config.cache_dir {
+            Some(dir) => (
+                Some(Arc::new(DiskStore::open(dir, config.disk_budget)?)),
+                Some(Arc::new(TxMapStore::open(dir)?)),
+            ),
+            None => (None, None),
+        };
+        let drive = Drive {
+            inner: Arc::new(Inner {
+                memory: MemoryTier::new(config.memory_budget),
+                config,
+                client,
+                disk,
+                maps,
+                txs: Mutex::default(),
+                tx_flights: Mutex::default(),
+                chunk_flights: Mutex::default(),
+                pinned: Mutex::default(),
+                counters: Counters::default(),
+            }),
+        };
+        drive.restore_pins()?;
+        Ok(drive)
+    }
+
+    pub fn client(&self) -> &Arc<GatewayClient> {
+        &self.inner.client
+    }
+
+    /// Opens a transaction for reading, with sequential read-ahead.
+    pub async fn open(&self, id: &TxId) -> Result<FileHandle, DriveError> {
+        let tx = self.tx(id).await?;
+        Ok(FileHandle::new(self.clone(), tx))
+    }
+
+    /// Reads up to `len` bytes at `offset` (fewer only at the end of the data). Every byte
+    /// returned was verified; any chunk that cannot be had verified fails the whole read.
+    pub async fn read_at(&self, id: &TxId, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        let tx = self.tx(id).await?;
+        self.read_tx(&tx, offset, len).await
+    }
+
+    pub async fn stat(&self, id: &TxId) -> Result<TxInfo, DriveError> {
+        let tx = self.tx(id).await?;
+        Ok(self.info(&tx))
+    }
+
+    /// The transactions in the disk cache (or, without one, opened in this process).
+    pub async fn list(&self) -> Result<Vec<TxInfo>, DriveError> {
+        let ids = match &self.inner.maps {
+            Some(maps) => maps.list()?,
+            None => self.inner.txs.lock().unwrap().keys().copied().collect(),
+        };
+        let mut infos = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(tx) = self.cached_tx(&id)? {
+                infos.push(self.info(&tx));
+            }
+        }
+        Ok(infos)
+    }
+
+    pub fn stats(&self) -> DriveStats {
+        let c = &self.inner.counters;
+        DriveStats {
+            memory: self.inner.memory.stats(),
+            disk: self.inner.disk.as_ref().map(|d| d.stats()),
+            chunks_fetched: Counters::get(&c.chunks_fetched),
+            bytes_fetched: Counters::get(&c.bytes_fetched),
+            headers_fetched: Counters::get(&c.headers_fetched),
+            disk_write_errors: Counters::get(&c.disk_write_errors),
+        }
+    }
+
+    /// Fetches every chunk not yet on disk, `preload_concurrency` at a time, reporting
+    /// `(bytes done, total)` as it goes. Returns the bytes that came from the network.
+    pub async fn preload(
+        &self,
+        id: &TxId,
+        pin: bool,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, DriveError> {
+        if self.inner.disk.is_none() {
+            return Err(DriveError::NeedsDiskCache("preload"));
+        }
+        let tx = self.tx(id).await?;
+        if pin {
+            self.pin(id).await?;
+        }
+        let total = tx.size();
+        let mut done = 0;
+        let mut fetched = 0;
+        progress(0, total);
+        let mut pieces = futures::stream::iter(0..tx.ranges.len())
+            .map(|index| {
+                let tx = tx.clone();
+                async move {
+                    let len = tx.ranges[index].end - tx.ranges[index].start;
+                    if self.on_disk(&tx, index) {
+                        return Ok((len, 0));
+                    }
+                    self.fetch_chunk(&tx, index)
+                        .await
+                        .map(|b| (len, b.len() as u64))
+                }
+            })
+            .buffer_unordered(self.inner.config.preload_concurrency.max(1));
+        while let Some((len, from_network)) = pieces.try_next().await? {
+            done += len;
+            fetched += from_network;
+            progress(done, total);
+        }
+        Ok(fetched)
+    }
+
+    /// Keeps the transaction's blocks from eviction, now and across restarts.
+    pub async fn pin(&self, id: &TxId) -> Result<(), DriveError> {
+        let tx = self.tx(id).await?;
+        let Some(dir) = self.pins_dir() else {
+            return Err(DriveError::NeedsDiskCache("pin"));
+        };
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(id.to_string()), b"")?;
+        if self.inner.pinned.lock().unwrap().insert(*id) {
+            let disk = self.inner.disk.as_ref().expect("pins need a disk");
+            tx.known_hashes().iter().for_each(|h| disk.pin(h));
+        }
+        Ok(())
+    }
+
+    pub async fn unpin(&self, id: &TxId) -> Result<(), DriveError> {
+        let Some(dir) = self.pins_dir() else {
+            return Ok(());
+        };
+        match std::fs::remove_file(dir.join(id.to_string())) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        if self.inner.pinned.lock().unwrap().remove(id)
+            && let Some(tx) = self.cached_tx(id)?
+        {
+            let disk = self.inner.disk.as_ref().expect("pins need a disk");
+            tx.known_hashes().iter().for_each(|h| disk.unpin(h));
+        }
+        Ok(())
+    }
+
+    pub fn is_pinned(&self, id: &TxId) -> bool {
+        self.inner.pinned.lock().unwrap().contains(id)
+    }
+
+    /// Evicts unpinned blocks until the disk tier is within `target` bytes.
+    pub fn gc(&self, target: u64) -> Result<u64, DriveError> {
+        match &self.inner.disk {
+            Some(disk) => Ok(disk.evict_to(target)?),
+            None => Ok(0),
+        }
+    }
+
+    /// Removes every unpinned block and the maps of unpinned transactions.
+    pub fn clear(&self) -> Result<(), DriveError> {
+        let (Some(disk), Some(maps)) = (&self.inner.disk, &self.inner.maps) else {
+            return Ok(());
+        };
+        disk.clear()?;
+        for id in maps.list()? {
+            if !self.is_pinned(&id) {
+                maps.remove(&id)?;
+                self.inner.txs.lock().unwrap().remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    fn pins_dir(&self) -> Option<PathBuf> {
+        self.inner.config.cache_dir.as_ref().map(|d| d.join("pins"))
+    }
+
+    fn restore_pins(&self) -> Result<(), DriveError> {
+        let (Some(dir), Some(disk)) = (self.pins_dir(), &self.inner.disk) else {
+            return Ok(());
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries {
+            let Some(id) = entry?
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<TxId>().ok())
+            else {
+                continue;
+            };
+            self.inner.pinned.lock().unwrap().insert(id);
+            if let Some(tx) = self.cached_tx(&id)? {
+                tx.known_hashes().iter().for_each(|h| disk.pin(h));
+            }
+        }
+        Ok(())
+    }
+
+    fn info(&self, tx: &TxRecord) -> TxInfo {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (mut chunks_cached, mut bytes_cached) = (0, 0);
+        for index in 0..tx.ranges.len() {
+            if self.on_disk(tx, index) {
+                chunks_cached += 1;
+                bytes_cached += tx.ranges[index].end - tx.ranges[index].start;
+            }
+        }
+        TxInfo {
+            id: tx.id(),
+            format: tx.header.format,
+            size: tx.size(),
+            owner_address: tx.header.owner_address(),
+            tags: tx
+                .header
+                .tags
+                .iter()
+                .map(|t| (text(&t.name), text(&t.value)))
+                .collect(),
+            chunks: tx.ranges.len(),
+            chunks_cached,
+            bytes_cached,
+            pinned: self.is_pinned(&tx.id()),
+        }
+    }
+
+    fn on_disk(&self, tx: &TxRecord, index: usize) -> bool {
+        match (&self.inner.disk, tx.known_hash(index)) {
+            (Some(disk), Some(hash)) => disk.contains(&hash),
+            _ => false,
+        }
+    }
+
+    /// A transaction from memory, the disk cache, or (once, however many ask) the network.
+    async fn tx(&self, id: &TxId) -> Result<Arc<TxRecord>, DriveError> {
+        if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
+            return Ok(tx.clone());
+        }
+        let flight = {
+            let mut flights = self.inner.tx_flights.lock().unwrap();
+            flights
+                .entry(*id)
+                .or_insert_with(|| {
+                    let drive = self.clone();
+                    let id = *id;
+                    async move {
+                        let result = drive.load_or_fetch_tx(&id).await;
+                        if let Ok(tx) = &result {
+                            drive.inner.txs.lock().unwrap().insert(id, tx.clone());
+                        }
+                        drive.inner.tx_flights.lock().unwrap().remove(&id);
+                        result
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        flight.await
+    }
+
+    /// From the disk cache only, without network.
+    fn cached_tx(&self, id: &TxId) -> Result<Option<Arc<TxRecord>>, DriveError> {
+        if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
+            return Ok(Some(tx.clone()));
+        }
+        let Some(maps) = &self.inner.maps else {
+            return Ok(None);
+        };
+        Ok(maps.load(id)?.map(|tx| {
+            let tx = Arc::new(tx);
+            self.inner.txs.lock().unwrap().insert(*id, tx.clone());
+            tx
+        }))
+    }
+
+    async fn load_or_fetch_tx(&self, id: &TxId) -> Result<Arc<TxRecord>, DriveError> {
+        if let Some(maps) = self.inner.maps.clone() {
+            let id = *id;
+            let loaded = tokio::task::spawn_blocking(move || maps.load(&id))
+                .await
+                .map_err(std::io::Error::other)??;
+            if let Some(tx) = loaded {
+                return Ok(Arc::new(tx));
+            }
+        }
+        let client = &self.inner.client;
+        let header = client.tx_header(id).await?;
+        Counters::add(&self.inner.counters.headers_fetched, 1);
+        let location = if header.format == 2 && header.data_size > 0 {
+            Some(client.tx_location(&header).await?)
+        } else {
+            None
+        };
+        let record = match self.inner.maps.clone() {
+            Some(maps) => tokio::task::spawn_blocking(move || maps.create(header, location))
+                .await
+                .map_err(std::io::Error::other)??,
+            None => TxRecord::in_memory(header, location),
+        };
+        Ok(Arc::new(record))
+    }
+
+    async fn read_tx(
+        &self,
+        tx: &Arc<TxRecord>,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, DriveError> {
+        let end = offset.saturating_add(len).min(tx.size());
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        if tx.location.is_none() {
+            // Format-1 data sits in the (signature-verified) header.
+            return Ok(Bytes::copy_from_slice(
+                &tx.header.data[offset as usize..end as usize],
+            ));
+        }
+        let first = tx.chunk_index(offset);
+        let last = tx.chunk_index(end - 1);
+        let chunks: Vec<Bytes> =
+            futures::future::try_join_all((first..=last).map(|index| self.chunk(tx, index)))
+                .await?;
+        Ok(assemble(&tx.ranges[first..=last], &chunks, offset..end))
+    }
+
+    /// One verified chunk: memory, then disk, then the network (single-flight).
+    async fn chunk(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
+        if let Some(hash) = tx.known_hash(index) {
+            if let Some(bytes) = self.inner.memory.get(&hash) {
+                return Ok(bytes);
+            }
+            if let Some(bytes) = self.read_disk(hash).await? {
+                self.inner.memory.put(hash, bytes.clone());
+                return Ok(bytes);
+            }
+        }
+        let bytes = self.fetch_chunk(tx, index).await?;
+        if let Some(hash) = tx.known_hash(index) {
+            self.inner.memory.put(hash, bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    async fn read_disk(&self, hash: Hash) -> Result<Option<Bytes>, DriveError> {
+        let Some(disk) = self.inner.disk.clone() else {
+            return Ok(None);
+        };
+        if !disk.contains(&hash) {
+            return Ok(None);
+        }
+        let read = tokio::task::spawn_blocking(move || disk.get(&hash))
+            .await
+            .map_err(std::io::Error::other)?;
+        // A disk that cannot be read is a miss, not a failure: the network still has it.
+        Ok(read.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "disk cache read failed");
+            None
+        }))
+    }
+
+    /// Fetches chunk `index` from the gateways once, however many readers want it; stores the
+    /// block on disk and its hash in the map. Does not fill the memory tier (preload must not
+    /// push hot blocks out); readers do that.
+    async fn fetch_chunk(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
+        let key = (tx.id(), index);
+        let flight = {
+            let mut flights = self.inner.chunk_flights.lock().unwrap();
+            flights
+                .entry(key)
+                .or_insert_with(|| {
+                    let drive = self.clone();
+                    let tx = tx.clone();
+                    async move {
+                        let result = drive.fetch_and_store(&tx, index).await;
+                        drive.inner.chunk_flights.lock().unwrap().remove(&key);
+                        result
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        flight.await
+    }
+
+    async fn fetch_and_store(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
+        let location = tx.location.expect("chunked tx has a location");
+        let range = tx.ranges[index].clone();
+        let chunk = self.inner.client.chunk(&location, range.start).await?;
+        if chunk.leaf.range() != range {
+            return Err(DriveError::NonStandardLayout { id: tx.id(), index });
+        }
+        let counters = &self.inner.counters;
+        Counters::add(&counters.chunks_fetched, 1);
+        Counters::add(&counters.bytes_fetched, chunk.bytes.len() as u64);
+        let hash = chunk.leaf.data_hash;
+        if let Some(disk) = self.inner.disk.clone() {
+            if self.is_pinned(&tx.id()) {
+                disk.pin(&hash);
+            }
+            let (bytes, record) = (chunk.bytes.clone(), tx.clone());
+            // Block first, then the map record: a map entry never points at nothing because
+            // of us (eviction or another process may still remove the block: that is a miss).
+            let stored = tokio::task::spawn_blocking(move || {
+                disk.put(&hash, &bytes)?;
+                record.record_hash(index, hash)
+            })
+            .await
+            .map_err(std::io::Error::other)?;
+            if let Err(e) = stored {
+                Counters::add(&counters.disk_write_errors, 1);
+                tracing::warn!(error = %e, "could not store block on disk; serving from memory");
+                tx.record_hash_in_memory(index, hash);
+            }
+        } else {
+            tx.record_hash_in_memory(index, hash);
+        }
+        Ok(chunk.bytes)
+    }
+
+    fn prefetch(&self, tx: &Arc<TxRecord>, range: Range<u64>) {
+        let end = range.end.min(tx.size());
+        if range.start >= end || tx.location.is_none() {
+            return;
+        }
+        for index in tx.chunk_index(range.start)..=tx.chunk_index(end - 1) {
+            let cached = tx
+                .known_hash(index)
+                .is_some_and(|h| self.inner.memory.contains(&h) || self.on_disk(tx, index));
+            let in_flight = self
+                .inner
+                .chunk_flights
+                .lock()
+                .unwrap()
+                .contains_key(&(tx.id(), index));
+            if cached || in_flight {
+                continue;
+            }
+            let (drive, tx) = (self.clone(), tx.clone());
+            tokio::spawn(async move {
+                // Errors surface when the reader gets there; a prefetch just tries.
+                let _ = drive.chunk(&tx, index).await;
+            });
+        }
+    }
+}
+
+/// Cuts `want` out of consecutive chunks covering it; one chunk is sliced without copying.
+fn assemble(ranges: &[Range<u64>], chunks: &[Bytes], want: Range<u64>) -> Bytes {
+    let slice = |i: usize| {
+        let r = &ranges[i];
+        let from = want.start.max(r.start) - r.start;
+        let to = want.end.min(r.end) - r.start;
+        chunks[i].slice(from as usize..to as usize)
+    };
+    if chunks.len() == 1 {
+        return slice(0);
+    }
+    let mut out = BytesMut::with_capacity((want.end - want.start) as usize);
+    for i in 0..chunks.len() {
+        out.extend_from_slice(&slice(i));
+    }
+    out.freeze()
+}

@@ -1,0 +1,867 @@
+//! Disk tier: one immutable file per block under `dir/blocks/<2 hex>/<64 hex>`, a byte budget,
+//! least recently used blocks evicted first, pinned blocks never.
+//!
+//! Writes go to `dir/tmp/<pid>-<counter>-<random>` (O_EXCL) and are renamed into place, so a
+//! crash never leaves a half block under a real name. There is no fsync: after a power loss a
+//! renamed file may be torn or empty, and the checksum in its header catches that on read, which
+//! turns it into a miss. Losing a cached block is harmless; the network still has it.
+//!
+//! Several processes may share one dir at once (a mount and a `preload`) without a lock:
+//! blocks are content-addressed and immutable and renames are atomic, so a reader sees a whole
+//! block or none. Each process keeps its own index, budget and pins: a block another process
+//! evicted (even one pinned here) is just a miss, a put of a block already on disk writes
+//! nothing, and the budget holds per process, approximately (`open` counts what is on disk).
+
+use std::fs::{self, DirEntry, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN};
+use super::index::Index;
+
+pub struct DiskStore {
+    blocks_dir: PathBuf,
+    tmp_dir: PathBuf,
+    budget: u64,
+    /// Never held across file I/O, so reads of different blocks don't queue behind a write.
+    index: Mutex<Index>,
+    counters: Counters,
+    tmp_seq: AtomicU64,
+    /// Fault injection: fail every write after its header, as a full disk would.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    writes: AtomicU64,
+    evictions: AtomicU64,
+    corrupt_dropped: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+/// This process's view: `blocks` and `bytes` (file sizes, header included) are what its index
+/// holds; counters are since `open`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    pub blocks: u64,
+    pub bytes: u64,
+    pub budget: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub writes: u64,
+    pub evictions: u64,
+    pub corrupt_dropped: u64,
+    pub write_errors: u64,
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) a store, indexes the blocks already on disk (least recently
+    /// used = oldest mtime), removes temp files of dead writers and evicts down to the budget.
+    pub fn open(dir: &Path, budget_bytes: u64) -> io::Result<DiskStore> {
+        let blocks_dir = dir.join("blocks");
+        let tmp_dir = dir.join("tmp");
+        fs::create_dir_all(&blocks_dir)?;
+        fs::create_dir_all(&tmp_dir)?;
+        remove_dead_temp_files(&tmp_dir);
+        let store = DiskStore {
+            blocks_dir,
+            tmp_dir,
+            budget: budget_bytes,
+            index: Mutex::new(Index::new()),
+            counters: Counters::default(),
+            tmp_seq: AtomicU64::new(0),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
+        };
+        store.load_index()?;
+        // A budget smaller than last run's takes effect at once.
+        let victims = store.index().pop_victims(budget_bytes);
+        store.delete_evicted_logged(victims);
+        Ok(store)
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// The block's data, or `None` if it is absent or was corrupt (then its file is removed).
+    pub fn get(&self, key: &BlockKey) -> io::Result<Option<Bytes>> {
+        let path = self.block_path(key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.index().remove(key);
+                return Ok(self.miss());
+            }
+            Err(err) => return Err(err),
+        };
+        let raw = read_capped(&file)?;
+        if let Err(corrupt) = block_file::decode(key, &raw) {
+            self.drop_corrupt(key, &path, corrupt);
+            return Ok(self.miss());
+        }
+        self.record_hit(key, &file, raw.len() as u64);
+        Ok(Some(Bytes::from(raw).slice(HEADER_LEN..)))
+    }
+
+    /// Stores a block (idempotent), then evicts unpinned blocks while over budget. On a write
+    /// error (e.g. a full disk) no block file appears and the error is returned.
+    pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<()> {
+        if data.len() > MAX_DATA_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "block larger than 256 KiB",
+            ));
+        }
+        let size = block_file::file_len(data.len());
+        let path = self.block_path(key);
+        // Content-addressed and immutable: a file of the right size already is this block
+        // (perhaps written by another process); `get` still checks it.
+        if !is_file_of_size(&path, size) {
+            if let Err(err) = self.write_block(key, data, &path) {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+                return Err(err);
+            }
+            self.counters.writes.fetch_add(1, Relaxed);
+        }
+        let victims = {
+            let mut index = self.index();
+            index.insert(key, size, SystemTime::now());
+            index.pop_victims(self.budget)
+        };
+        self.delete_evicted_logged(victims);
+        Ok(())
+    }
+
+    /// Whether the block's file exists (on disk, whoever wrote it; not checked).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        fs::symlink_metadata(self.block_path(key)).is_ok_and(|meta| meta.is_file())
+    }
+
+    /// Pins are refcounted and held by this process only; a pinned block is never evicted here,
+    /// even if that puts the store over budget.
+    pub fn pin(&self, key: &BlockKey) {
+        self.index().pin(key);
+    }
+
+    pub fn unpin(&self, key: &BlockKey) {
+        self.index().unpin(key);
+    }
+
+    /// Deletes a block even if pinned (its pins remain and apply to a later put).
+    pub fn remove(&self, key: &BlockKey) -> io::Result<()> {
+        self.index().remove(key);
+        remove_if_present(&self.block_path(key))
+    }
+
+    /// Evicts least recently used unpinned blocks until at most `target_bytes` remain.
+    /// Returns the bytes freed.
+    pub fn evict_to(&self, target_bytes: u64) -> io::Result<u64> {
+        let victims = self.index().pop_victims(target_bytes);
+        self.delete_evicted(victims)
+    }
+
+    /// Removes every unpinned block, including ones other processes wrote.
+    pub fn clear(&self) -> io::Result<()> {
+        self.index().pop_all_unpinned();
+        let mut first_err = None;
+        self.for_each_block_file(|key, entry| {
+            if self.index().is_pinned(&key) {
+                return;
+            }
+            if let Err(err) = remove_if_present(&entry.path()) {
+                first_err.get_or_insert(err);
+            }
+        })?;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    pub fn stats(&self) -> DiskStats {
+        let (blocks, bytes) = {
+            let index = self.index();
+            (index.blocks(), index.bytes())
+        };
+        let c = &self.counters;
+        DiskStats {
+            blocks,
+            bytes,
+            budget: self.budget,
+            hits: c.hits.load(Relaxed),
+            misses: c.misses.load(Relaxed),
+            writes: c.writes.load(Relaxed),
+            evictions: c.evictions.load(Relaxed),
+            corrupt_dropped: c.corrupt_dropped.load(Relaxed),
+            write_errors: c.write_errors.load(Relaxed),
+        }
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        // Index updates cannot be left half done by a panic, so a poisoned lock is still sound.
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn block_path(&self, key: &BlockKey) -> PathBuf {
+        let name = hex::encode(key);
+        self.blocks_dir.join(&name[..2]).join(name)
+    }
+
+    fn miss(&self) -> Option<Bytes> {
+        self.counters.misses.fetch_add(1, Relaxed);
+        None
+    }
+
+    fn record_hit(&self, key: &BlockKey, file: &File, size: u64) {
+        let now = SystemTime::now();
+        let (touch, victims) = {
+            let mut index = self.index();
+            let touch = index.hit(key, size, now);
+            // A block another process wrote is new to this index and may take it over budget.
+            (touch, index.pop_victims(self.budget))
+        };
+        if touch {
+            // Best effort: the mtime only orders eviction after a restart.
+            let _ = file.set_modified(now);
+        }
+        self.counters.hits.fetch_add(1, Relaxed);
+        self.delete_evicted_logged(victims);
+    }
+
+    fn drop_corrupt(&self, key: &BlockKey, path: &Path, why: impl std::fmt::Display) {
+        self.index().remove(key);
+        self.counters.corrupt_dropped.fetch_add(1, Relaxed);
+        tracing::warn!(path = %path.display(), "dropping corrupt cached block: {why}");
+        if let Err(err) = remove_if_present(path) {
+            tracing::warn!(path = %path.display(), "removing corrupt block: {err}");
+        }
+    }
+
+    fn write_block(&self, key: &BlockKey, data: &[u8], path: &Path) -> io::Result<()> {
+        let (tmp_path, mut file) = self.create_temp()?;
+        let written = self.write_contents(&mut file, key, data);
+        drop(file);
+        let result = written.and_then(|()| rename_into_place(&tmp_path, path));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp_path);
+        }
+        result
+    }
+
+    fn write_contents(&self, file: &mut File, key: &BlockKey, data: &[u8]) -> io::Result<()> {
+        file.write_all(&block_file::encode_header(key, data))?;
+        #[cfg(test)]
+        if self.fail_writes.load(Relaxed) {
+            return Err(io::ErrorKind::StorageFull.into());
+        }
+        file.write_all(data)
+    }
+
+    /// The pid lets `open` reclaim files of dead writers; the random part keeps two stores in
+    /// one process (each with its own counter) apart; O_EXCL settles any remaining clash.
+    fn create_temp(&self) -> io::Result<(PathBuf, File)> {
+        let pid = std::process::id();
+        for _ in 0..4 {
+            let seq = self.tmp_seq.fetch_add(1, Relaxed);
+            let salt = RandomState::new().hash_one(seq);
+            let path = self.tmp_dir.join(format!("{pid}-{seq}-{salt:016x}"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((path, file)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free temp file name",
+        ))
+    }
+
+    /// Deletes evicted blocks' files; a file already gone (another process evicted it) still
+    /// counts as freed, since the index counted it.
+    fn delete_evicted(&self, victims: Vec<(BlockKey, u64)>) -> io::Result<u64> {
+        self.counters
+            .evictions
+            .fetch_add(victims.len() as u64, Relaxed);
+        let mut freed = 0;
+        let mut first_err = None;
+        for (key, size) in victims {
+            match remove_if_present(&self.block_path(&key)) {
+                Ok(()) => freed += size,
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        first_err.map_or(Ok(freed), Err)
+    }
+
+    /// For paths where eviction is a side effect that must not fail the caller.
+    fn delete_evicted_logged(&self, victims: Vec<(BlockKey, u64)>) {
+        if let Err(err) = self.delete_evicted(victims) {
+            tracing::warn!("evicting cached blocks: {err}");
+        }
+    }
+
+    fn load_index(&self) -> io::Result<()> {
+        let mut found = Vec::new();
+        self.for_each_block_file(|key, entry| {
+            let Ok(meta) = entry.metadata() else { return };
+            if !meta.is_file() {
+                return;
+            }
+            let size = meta.len();
+            if !(HEADER_LEN as u64..=MAX_FILE_LEN).contains(&size) {
+                self.drop_corrupt(&key, &entry.path(), format!("size {size}"));
+                return;
+            }
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push((mtime, key, size));
+        })?;
+        found.sort_unstable_by_key(|&(mtime, _, _)| mtime);
+        let mut index = self.index();
+        for (mtime, key, size) in found {
+            index.insert(&key, size, mtime);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` for every file under `blocks/` named by a key in its right shard; other names
+    /// are left alone.
+    fn for_each_block_file(&self, mut f: impl FnMut(BlockKey, &DirEntry)) -> io::Result<()> {
+        for shard in fs::read_dir(&self.blocks_dir)? {
+            let shard = shard?;
+            let Some(prefix) = shard.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if prefix.len() != 2 || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                if let Some(key) = parse_block_name(&prefix, &entry) {
+                    f(key, &entry);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key a file under `blocks/<prefix>/` is named by, if it is a well-formed block name.
+fn parse_block_name(prefix: &str, entry: &DirEntry) -> Option<BlockKey> {
+    let name = entry.file_name();
+    let name = name.to_str()?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(name, &mut key).ok()?;
+    let canonical = hex::encode(key);
+    (canonical == name && canonical[..2] == *prefix).then_some(key)
+}
+
+/// A temp file this old is abandoned whoever wrote it: a put takes milliseconds. This catches
+/// what the pid check cannot, e.g. a restarted container process that got its old pid back.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes temp files left by writers that died mid-put (e.g. SIGKILL): those of a pid that no
+/// longer exists (`/proc/<pid>`, when /proc is there) and any older than [`STALE_TEMP_AGE`].
+/// Another live process's in-progress files stay. Pid reuse or separate pid namespaces can
+/// fool the pid check; the cost is then a leaked temp file or one failed put, never a bad block.
+fn remove_dead_temp_files(tmp_dir: &Path) {
+    let Ok(entries) = fs::read_dir(tmp_dir) else {
+        return;
+    };
+    let have_proc = Path::new("/proc/self").exists();
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let writer_dead = have_proc && temp_writer(&entry).is_some_and(|pid| !pid_alive(pid));
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|mtime| {
+                now.duration_since(mtime)
+                    .is_ok_and(|age| age > STALE_TEMP_AGE)
+            });
+        if !(writer_dead || stale) {
+            continue;
+        }
+        if let Err(err) = remove_if_present(&entry.path()) {
+            tracing::warn!(path = %entry.path().display(), "removing stale temp file: {err}");
+        }
+    }
+}
+
+/// The pid in a temp file's name, `<pid>-<counter>-<random>`.
+fn temp_writer(entry: &DirEntry) -> Option<u32> {
+    entry.file_name().to_str()?.split('-').next()?.parse().ok()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Reads a whole block file but never more than the largest valid one plus a byte, so a
+/// huge file costs no memory and still fails decoding.
+fn read_capped(file: &File) -> io::Result<Vec<u8>> {
+    let cap = MAX_FILE_LEN + 1;
+    let hint = file.metadata().map_or(0, |meta| meta.len()).min(cap);
+    let mut raw = Vec::with_capacity(hint as usize);
+    file.take(cap).read_to_end(&mut raw)?;
+    Ok(raw)
+}
+
+fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    match fs::rename(tmp, path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            // Shard directories are made on first use.
+            if let Some(shard) = path.parent() {
+                fs::create_dir_all(shard)?;
+            }
+            fs::rename(tmp, path)
+        }
+        other => other,
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn is_file_of_size(path: &Path, size: u64) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::sync::Arc;
+
+    const KIB: u64 = 1024;
+
+    /// Deterministic block `n` of `len` bytes, keyed by its sha256 as in production.
+    fn block(n: u32, len: usize) -> (BlockKey, Vec<u8>) {
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i as u32).wrapping_mul(31).wrapping_add(n.wrapping_mul(97)) as u8)
+            .chain(n.to_le_bytes())
+            .collect();
+        (Sha256::digest(&data).into(), data)
+    }
+
+    fn path_of(dir: &Path, key: &BlockKey) -> PathBuf {
+        let name = hex::encode(key);
+        dir.join("blocks").join(&name[..2]).join(name)
+    }
+
+    /// Bytes actually under `blocks/`, by walking the directory.
+    fn bytes_on_disk(dir: &Path) -> u64 {
+        let mut total = 0;
+        for shard in fs::read_dir(dir.join("blocks")).unwrap() {
+            for file in fs::read_dir(shard.unwrap().path()).unwrap() {
+                total += file.unwrap().metadata().unwrap().len();
+            }
+        }
+        total
+    }
+
+    fn tmp_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<DiskStore>();
+    }
+
+    #[test]
+    fn put_get_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        let (key, data) = block(1, 5000);
+        let (absent, _) = block(2, 10);
+        assert!(!store.contains(&key));
+        assert_eq!(store.get(&key).unwrap(), None);
+        store.put(&key, &data).unwrap();
+        store.put(&key, &data).unwrap(); // idempotent
+        assert!(store.contains(&key));
+        assert_eq!(store.get(&key).unwrap().as_deref(), Some(&data[..]));
+        assert_eq!(store.get(&absent).unwrap(), None);
+        let stats = store.stats();
+        assert_eq!((stats.blocks, stats.bytes), (1, data.len() as u64 + 64));
+        assert_eq!((stats.hits, stats.misses, stats.writes), (1, 2, 1));
+        assert_eq!(bytes_on_disk(dir.path()), stats.bytes);
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn empty_and_largest_blocks_round_trip_and_oversized_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        let empty = Sha256::digest(b"").into();
+        store.put(&empty, b"").unwrap();
+        assert_eq!(store.get(&empty).unwrap().as_deref(), Some(&b""[..]));
+        let big = vec![0x5A; MAX_DATA_LEN];
+        let big_key = Sha256::digest(&big).into();
+        store.put(&big_key, &big).unwrap();
+        assert_eq!(store.get(&big_key).unwrap().as_deref(), Some(&big[..]));
+        let too_big = vec![0; MAX_DATA_LEN + 1];
+        let err = store.put(&[9; 32], &too_big).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn restart_keeps_blocks_and_byte_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks: Vec<_> = (0..20).map(|n| block(n, 100 + 700 * n as usize)).collect();
+        let before = {
+            let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+            for (key, data) in &blocks {
+                store.put(key, data).unwrap();
+            }
+            store.stats()
+        };
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        let after = store.stats();
+        assert_eq!((after.blocks, after.bytes), (before.blocks, before.bytes));
+        assert_eq!(after.bytes, bytes_on_disk(dir.path()));
+        for (key, data) in &blocks {
+            assert_eq!(store.get(key).unwrap().as_deref(), Some(&data[..]));
+        }
+    }
+
+    #[test]
+    fn budget_holds_under_four_times_the_workload() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 64 * KIB;
+        let store = DiskStore::open(dir.path(), budget).unwrap();
+        let mut written = 0;
+        let mut n = 0;
+        while written < 4 * budget {
+            let (key, data) = block(n, 1000 + (n as usize * 2311) % 9000);
+            store.put(&key, &data).unwrap();
+            written += data.len() as u64;
+            n += 1;
+            let on_disk = bytes_on_disk(dir.path());
+            assert!(on_disk <= budget, "{on_disk} bytes on disk after put {n}");
+            assert_eq!(store.stats().bytes, on_disk);
+        }
+        assert!(store.stats().evictions > 0);
+    }
+
+    #[test]
+    fn recently_read_blocks_survive_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks: Vec<_> = (0..4).map(|n| block(n, 1000)).collect();
+        let size = 1000 + 4 + 64;
+        let store = DiskStore::open(dir.path(), 3 * size).unwrap();
+        for (key, data) in &blocks[..3] {
+            store.put(key, data).unwrap();
+        }
+        assert!(store.get(&blocks[0].0).unwrap().is_some());
+        store.put(&blocks[3].0, &blocks[3].1).unwrap();
+        let present: Vec<bool> = blocks.iter().map(|(k, _)| store.contains(k)).collect();
+        assert_eq!(present, [true, false, true, true]);
+    }
+
+    #[test]
+    fn restart_orders_by_mtime_and_applies_a_smaller_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks: Vec<_> = (0..4).map(|n| block(n, 1000)).collect();
+        let size = 1000 + 4 + 64;
+        {
+            let store = DiskStore::open(dir.path(), 10 * size).unwrap();
+            for (key, data) in &blocks {
+                store.put(key, data).unwrap();
+            }
+        }
+        // Block 2 is the oldest, then 0; 1 and 3 are recent.
+        let now = SystemTime::now();
+        for (n, age_secs) in [(2, 3600), (0, 600)] {
+            let file = File::open(path_of(dir.path(), &blocks[n].0)).unwrap();
+            file.set_modified(now - Duration::from_secs(age_secs))
+                .unwrap();
+        }
+        let store = DiskStore::open(dir.path(), 2 * size).unwrap();
+        let present: Vec<bool> = blocks.iter().map(|(k, _)| store.contains(k)).collect();
+        assert_eq!(present, [false, true, false, true]);
+        assert_eq!(store.stats().bytes, bytes_on_disk(dir.path()));
+    }
+
+    #[test]
+    fn hits_refresh_an_old_mtime_for_the_next_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, data) = block(1, 100);
+        let path = path_of(dir.path(), &key);
+        DiskStore::open(dir.path(), KIB * KIB)
+            .unwrap()
+            .put(&key, &data)
+            .unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        File::open(&path).unwrap().set_modified(old).unwrap();
+        let store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        let mtime = || fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(mtime(), old);
+        assert!(store.get(&key).unwrap().is_some());
+        let touched = mtime();
+        assert!(touched > old + Duration::from_secs(3000));
+        File::open(&path).unwrap().set_modified(old).unwrap();
+        assert!(store.get(&key).unwrap().is_some());
+        assert_eq!(mtime(), old, "at most one touch per interval");
+    }
+
+    #[test]
+    fn pinned_blocks_survive_pressure_until_unpinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 1000 + 4 + 64;
+        let store = DiskStore::open(dir.path(), 2 * size).unwrap();
+        let pinned: Vec<_> = (0..3).map(|n| block(n, 1000)).collect();
+        for (key, data) in &pinned {
+            store.pin(key); // pin before put: the block is pinned from its first write
+            store.put(key, data).unwrap();
+        }
+        store.pin(&pinned[0].0); // refcount 2
+        for n in 10..30 {
+            let (key, data) = block(n, 1000);
+            store.put(&key, &data).unwrap();
+        }
+        assert!(pinned.iter().all(|(k, _)| store.contains(k)));
+        assert_eq!(
+            store.stats().bytes,
+            3 * size,
+            "pinned data wins over the budget"
+        );
+
+        for (key, _) in &pinned {
+            store.unpin(key);
+        }
+        assert_eq!(store.evict_to(0).unwrap(), 2 * size);
+        assert!(store.contains(&pinned[0].0), "still pinned once");
+        store.unpin(&pinned[0].0);
+        assert_eq!(store.evict_to(0).unwrap(), size);
+        assert_eq!(bytes_on_disk(dir.path()), 0);
+        assert_eq!(store.stats().blocks, 0);
+    }
+
+    /// Each way a block file can go bad must read as a miss, remove the file and be counted.
+    #[test]
+    fn corrupt_files_are_dropped_never_returned() {
+        let flip = |at: u64| {
+            move |path: &Path| {
+                let mut bytes = fs::read(path).unwrap();
+                bytes[at as usize] ^= 0x01;
+                fs::write(path, bytes).unwrap();
+            }
+        };
+        type Damage = Box<dyn Fn(&Path, &Path)>;
+        let cases: Vec<(&str, Damage)> = vec![
+            ("data byte", Box::new(move |p, _| flip(500)(p))),
+            ("last data byte", Box::new(move |p, _| flip(64 + 2003)(p))),
+            ("magic", Box::new(move |p, _| flip(0)(p))),
+            ("length", Box::new(move |p, _| flip(8)(p))),
+            ("checksum", Box::new(move |p, _| flip(20)(p))),
+            ("key", Box::new(move |p, _| flip(40)(p))),
+            ("reserved", Box::new(move |p, _| flip(63)(p))),
+            (
+                "truncated",
+                Box::new(|p, _| {
+                    let f = OpenOptions::new().write(true).open(p).unwrap();
+                    f.set_len(1000).unwrap();
+                }),
+            ),
+            ("zero length", Box::new(|p, _| fs::write(p, b"").unwrap())),
+            (
+                "grown",
+                Box::new(|p, _| {
+                    let f = OpenOptions::new().write(true).open(p).unwrap();
+                    f.set_len(MAX_FILE_LEN * 4).unwrap();
+                }),
+            ),
+            (
+                "another block",
+                Box::new(|p, other| fs::rename(other, p).unwrap()),
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        for (n, (what, damage)) in cases.iter().enumerate() {
+            let (key, data) = block(n as u32, 2000);
+            let (other_key, other_data) = block(1000 + n as u32, 2000);
+            store.put(&key, &data).unwrap();
+            store.put(&other_key, &other_data).unwrap();
+            let path = path_of(dir.path(), &key);
+            damage(&path, &path_of(dir.path(), &other_key));
+            let before = store.stats();
+            assert_eq!(store.get(&key).unwrap(), None, "{what}");
+            assert!(!path.exists(), "{what}: file removed");
+            let after = store.stats();
+            assert_eq!(after.corrupt_dropped, before.corrupt_dropped + 1, "{what}");
+            assert_eq!(after.blocks, before.blocks - 1, "{what}");
+            // The slot is usable again.
+            store.put(&key, &data).unwrap();
+            assert_eq!(
+                store.get(&key).unwrap().as_deref(),
+                Some(&data[..]),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn open_drops_files_of_impossible_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, data) = block(1, 100);
+        DiskStore::open(dir.path(), KIB * KIB)
+            .unwrap()
+            .put(&key, &data)
+            .unwrap();
+        fs::write(path_of(dir.path(), &key), b"short").unwrap();
+        let store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        assert_eq!(store.stats().corrupt_dropped, 1);
+        assert_eq!(store.stats().blocks, 0);
+        assert!(!store.contains(&key));
+    }
+
+    #[test]
+    fn open_removes_temp_files_of_dead_writers_and_abandoned_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let live_pid = std::process::id();
+        let dead = format!("{dead_pid}-0-00000000deadbeef");
+        let live = format!("{live_pid}-7-0000000012345678");
+        let abandoned = format!("{live_pid}-3-00000000cafef00d");
+        for name in [&dead, &live, &abandoned, &"not-a-temp".to_string()] {
+            fs::write(dir.path().join("tmp").join(name), b"partial").unwrap();
+        }
+        // Old enough to be abandoned even though its pid is alive (e.g. reused).
+        let old = SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
+        File::open(dir.path().join("tmp").join(&abandoned))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let _store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        assert_eq!(tmp_names(dir.path()), [live, "not-a-temp".to_string()]);
+    }
+
+    #[test]
+    fn remove_clear_and_evict_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        let other = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        let blocks: Vec<_> = (0..6).map(|n| block(n, 1000)).collect();
+        for (key, data) in &blocks[..4] {
+            store.put(key, data).unwrap();
+        }
+        // Written by another process sharing the dir: unknown to `store`'s index.
+        other.put(&blocks[4].0, &blocks[4].1).unwrap();
+        store.remove(&blocks[0].0).unwrap();
+        store.remove(&blocks[5].0).unwrap(); // absent: fine
+        assert!(!store.contains(&blocks[0].0));
+        assert_eq!(store.stats().blocks, 3);
+        store.pin(&blocks[1].0);
+        store.clear().unwrap();
+        let present: Vec<bool> = blocks.iter().map(|(k, _)| store.contains(k)).collect();
+        assert_eq!(present, [false, true, false, false, false, false]);
+        assert_eq!(store.stats().blocks, 1);
+        assert_eq!(store.evict_to(0).unwrap(), 0, "pinned");
+    }
+
+    #[test]
+    fn failed_write_leaves_no_block_and_keeps_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
+        let (old_key, old_data) = block(1, 3000);
+        store.put(&old_key, &old_data).unwrap();
+        let (key, data) = block(2, 3000);
+
+        // A write that fails midway (as on a full disk): no temp file, no block.
+        store.fail_writes.store(true, Relaxed);
+        let err = store.put(&key, &data).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        assert!(tmp_names(dir.path()).is_empty());
+        store.fail_writes.store(false, Relaxed);
+
+        // tmp/ unusable (here: a plain file), so the temp file cannot even be created.
+        fs::remove_dir(dir.path().join("tmp")).unwrap();
+        fs::write(dir.path().join("tmp"), b"").unwrap();
+        assert!(store.put(&key, &data).is_err());
+
+        assert!(!store.contains(&key));
+        assert_eq!(store.get(&key).unwrap(), None);
+        assert_eq!(store.get(&old_key).unwrap().as_deref(), Some(&old_data[..]));
+        let stats = store.stats();
+        assert_eq!((stats.write_errors, stats.writes, stats.blocks), (2, 1, 1));
+    }
+
+    /// Two stores on one dir (as two processes would be), two threads each, overlapping keys and
+    /// constant eviction: every hit must be the right data and no file may ever look torn.
+    #[test]
+    fn two_stores_sharing_a_dir_never_return_wrong_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks: Arc<Vec<_>> =
+            Arc::new((0..48).map(|n| block(n, 500 + 97 * n as usize)).collect());
+        let budget = 40 * KIB;
+        let stores = [
+            Arc::new(DiskStore::open(dir.path(), budget).unwrap()),
+            Arc::new(DiskStore::open(dir.path(), budget).unwrap()),
+        ];
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let store = Arc::clone(&stores[t as usize % 2]);
+                let blocks = Arc::clone(&blocks);
+                std::thread::spawn(move || {
+                    let mut rng = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut hits = 0;
+                    for _ in 0..3000 {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let (key, data) = &blocks[(rng >> 8) as usize % blocks.len()];
+                        match rng % 8 {
+                            0..=3 => store.put(key, data).unwrap(),
+                            4 => store.remove(key).unwrap(),
+                            5 => drop(store.evict_to(budget / 2).unwrap()),
+                            _ => {
+                                if let Some(got) = store.get(key).unwrap() {
+                                    assert_eq!(&got[..], &data[..]);
+                                    hits += 1;
+                                }
+                            }
+                        }
+                    }
+                    hits
+                })
+            })
+            .collect();
+        let hits: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(hits > 0);
+        for store in &stores {
+            assert_eq!(store.stats().corrupt_dropped, 0);
+            assert_eq!(store.stats().write_errors, 0);
+        }
+        assert!(tmp_names(dir.path()).is_empty());
+        let reopened = DiskStore::open(dir.path(), budget).unwrap();
+        for (key, data) in blocks.iter() {
+            if let Some(got) = reopened.get(key).unwrap() {
+                assert_eq!(&got[..], &data[..]);
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Per-transaction metadata kept beside the blocks, so a warm start needs no network: the
+//! authenticated header, where the data sits in the weave, and each chunk's data_hash once a
+//! Merkle proof has shown it (the hash is then the block's key in the store).
+//!
+//! Layout under `<cache>/tx/<id>/`: `header.json` (re-verified by signature on every load) and
+//! `map.bin`: a 64-byte header (magic, data_size, end_offset, chunk count, checksum) then one
+//! 48-byte record per standard-layout chunk: `data_hash | xxh3(index, hash) | 0`. An all-zero
+//! or mismatching record means "not known yet". Records are written in place with `pwrite`;
+//! a torn record fails its checksum and is simply unknown again. Files are created under a
+//! temporary name and hard-linked into place, which never replaces a file another process made.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::arweave::chunking::data_chunk_ranges;
+use crate::arweave::{Hash, TxHeader, TxId};
+use crate::gateway::TxLocation;
+
+const MAGIC: &[u8; 8] = b"WDMAP001";
+const HEADER_LEN: u64 = 64;
+const RECORD_LEN: u64 = 48;
+
+/// What the cache knows about one transaction.
+pub struct TxRecord {
+    pub header: TxHeader,
+    pub location: Option<TxLocation>,
+    /// Standard-layout chunk ranges of the data (empty for format 1 and empty data).
+    pub ranges: Vec<Range<u64>>,
+    hashes: Mutex<Vec<Option<Hash>>>,
+    map: Option<File>,
+}
+
+impl TxRecord {
+    /// A record kept only in memory (no disk cache).
+    pub fn in_memory(header: TxHeader, location: Option<TxLocation>) -> Self {
+        let ranges = chunk_ranges(&location);
+        TxRecord {
+            hashes: Mutex::new(vec![None; ranges.len()]),
+            header,
+            location,
+            ranges,
+            map: None,
+        }
+    }
+
+    pub fn id(&self) -> TxId {
+        self.header.id
+    }
+
+    pub fn size(&self) -> u64 {
+        self.header.data_size
+    }
+
+    /// Index of the chunk holding byte `offset` (which must be below the size).
+    pub fn chunk_index(&self, offset: u64) -> usize {
+        self.ranges.partition_point(|r| r.end <= offset)
+    }
+
+    pub fn known_hash(&self, index: usize) -> Option<Hash> {
+        self.hashes.lock().unwrap()[index]
+    }
+
+    pub fn known_hashes(&self) -> Vec<Hash> {
+        self.hashes
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// Remembers the proven hash of chunk `index` for this process only (e.g. when the
+    /// block could not be written to disk). Returns whether it was new.
+    pub fn record_hash_in_memory(&self, index: usize, hash: Hash) -> bool {
+        let mut hashes = self.hashes.lock().unwrap();
+        let new = hashes[index] != Some(hash);
+        hashes[index] = Some(hash);
+        new
+    }
+
+    /// Remembers the proven hash of chunk `index`, on disk too when there is a disk cache.
+    pub fn record_hash(&self, index: usize, hash: Hash) -> io::Result<()> {
+        if !self.record_hash_in_memory(index, hash) {
+            return Ok(());
+        }
+        if let Some(map) = &self.map {
+            map.write_all_at(&encode_record(index, &hash), record_offset(index))?;
+        }
+        Ok(())
+    }
+}
+
+fn chunk_ranges(location: &Option<TxLocation>) -> Vec<Range<u64>> {
+    location
+        .map(|l| data_chunk_ranges(l.data_size))
+        .unwrap_or_default()
+}
+
+fn record_offset(index: usize) -> u64 {
+    HEADER_LEN + index as u64 * RECORD_LEN
+}
+
+fn record_checksum(index: usize, hash: &Hash) -> u64 {
+    let mut buf = [0u8; 40];
+    buf[..8].copy_from_slice(&(index as u64).to_le_bytes());
+    buf[8..].copy_from_slice(hash);
+    xxh3_64(&buf)
+}
+
+fn encode_record(index: usize, hash: &Hash) -> [u8; RECORD_LEN as usize] {
+    let mut record = [0u8; RECORD_LEN as usize];
+    record[..32].copy_from_slice(hash);
+    record[32..40].copy_from_slice(&record_checksum(index, hash).to_le_bytes());
+    record
+}
+
+fn decode_record(index: usize, record: &[u8]) -> Option<Hash> {
+    let hash: Hash = record[..32].try_into().ok()?;
+    let sum = u64::from_le_bytes(record[32..40].try_into().ok()?);
+    (sum == record_checksum(index, &hash) && record.iter().any(|&b| b != 0)).then_some(hash)
+}
+
+fn map_header(data_size: u64, end_offset: u64, chunks: u64) -> [u8; HEADER_LEN as usize] {
+    let mut header = [0u8; HEADER_LEN as usize];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..16].copy_from_slice(&data_size.to_le_bytes());
+    header[16..24].copy_from_slice(&end_offset.to_le_bytes());
+    header[24..32].copy_from_slice(&chunks.to_le_bytes());
+    let sum = xxh3_64(&header[..32]);
+    header[32..40].copy_from_slice(&sum.to_le_bytes());
+    header
+}
+
+/// The `tx/` directory of a disk cache.
+pub struct TxMapStore {
+    dir: PathBuf,
+}
+
+impl TxMapStore {
+    pub fn open(cache_dir: &Path) -> io::Result<Self> {
+        let dir = cache_dir.join("tx");
+        std::fs::create_dir_all(&dir)?;
+        Ok(TxMapStore { dir })
+    }
+
+    fn tx_dir(&self, id: &TxId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    /// Loads what an earlier run stored. Anything that fails to verify (header signature,
+    /// map header) is discarded and reported as absent, so the caller refetches it.
+    pub fn load(&self, id: &TxId) -> io::Result<Option<TxRecord>> {
+        let dir = self.tx_dir(id);
+        let json = match std::fs::read(dir.join("header.json")) {
+            Ok(json) => json,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Ok(header) = TxHeader::from_json_verified(&json, id) else {
+            tracing::warn!(%id, "cached header failed verification; dropping it");
+            self.remove(id)?;
+            return Ok(None);
+        };
+        let has_chunks = header.format == 2 && header.data_size > 0;
+        if !has_chunks {
+            return Ok(Some(TxRecord::in_memory(header, None)));
+        }
+        let record = read_map(&dir, header)?;
+        if record.is_none() {
+            self.remove(id)?;
+        }
+        Ok(record)
+    }
+
+    /// Stores a freshly verified header (and location) and returns its record. If another
+    /// process stored it first, its files (and the hashes they already hold) are used.
+    pub fn create(&self, header: TxHeader, location: Option<TxLocation>) -> io::Result<TxRecord> {
+        let id = header.id;
+        let dir = self.tx_dir(&id);
+        std::fs::create_dir_all(&dir)?;
+        if let Some(loc) = &location {
+            let chunks = data_chunk_ranges(loc.data_size).len();
+            let map_header = map_header(loc.data_size, loc.end_offset, chunks as u64);
+            create_no_replace(&dir.join("map.bin"), |file| {
+                file.write_all_at(&map_header, 0)?;
+                file.set_len(record_offset(chunks))
+            })?;
+        }
+        let json = serde_json::to_vec(&header.to_json()).map_err(io::Error::other)?;
+        create_no_replace(&dir.join("header.json"), |file| file.write_all_at(&json, 0))?;
+        match self.load(&id)? {
+            Some(record) => Ok(record),
+            // What is on disk is not this tx (corrupt): serve from memory this time.
+            None => Ok(TxRecord::in_memory(header, location)),
+        }
+    }
+
+    pub fn list(&self) -> io::Result<Vec<TxId>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            if let Some(id) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub fn remove(&self, id: &TxId) -> io::Result<()> {
+        match std::fs::remove_dir_all(self.tx_dir(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads `map.bin` for a verified header; `None` when absent or not matching the header.
+fn read_map(dir: &Path, header: TxHeader) -> io::Result<Option<TxRecord>> {
+    let path = dir.join("map.bin");
+    let map = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bytes = std::fs::read(&path)?;
+    let chunks = data_chunk_ranges(header.data_size).len();
+    if bytes.len() as u64 != record_offset(chunks) || bytes.len() < HEADER_LEN as usize {
+        return Ok(None);
+    }
+    let end_offset = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+    if bytes[..HEADER_LEN as usize] != map_header(header.data_size, end_offset, chunks as u64) {
+        return Ok(None);
+    }
+    let hashes = (0..chunks)
+        .map(|i| {
+            let at = record_offset(i) as usize;
+            decode_record(i, &bytes[at..at + RECORD_LEN as usize])
+        })
+        .collect();
+    let location = TxLocation {
+        id: header.id,
+        data_root: header.data_root.expect("format 2 with data has a root"),
+        data_size: header.data_size,
+        end_offset,
+    };
+    Ok(Some(TxRecord {
+        ranges: chunk_ranges(&Some(location)),
+        hashes: Mutex::new(hashes),
+        header,
+        location: Some(location),
+        map: Some(map),
+    }))
+}
+
+/// Writes a file under a temporary name, then hard-links it into place: atomic, and an
+/// existing file (maybe holding another process's records) is kept, not replaced.
+fn create_no_replace(path: &Path, fill: impl FnOnce(&File) -> io::Result<()>) -> io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path.parent().expect("file in a directory");
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    fill(temp.as_file())?;
+    match std::fs::hard_link(temp.path(), path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}

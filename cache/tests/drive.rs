@@ -1,0 +1,376 @@
+//! The Drive against the local test gateway: reads match the source, the disk tier dedups,
+//! respects its budget and pins, survives corruption and restarts, and concurrent readers of
+//! one block cause one fetch. Gateway request counts are the ground truth for "no network".
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use weavedrive_cache::{Drive, DriveConfig, GatewayConfig, TxId};
+use weavedrive_testgw::{
+    Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet, pseudo_random_data,
+};
+
+const K: u64 = 1024;
+const M: u64 = 1024 * 1024;
+/// A block file: 64-byte header plus the chunk.
+const BLOCK_FILE: u64 = 256 * K + 64;
+
+struct Env {
+    gateway: TestGateway,
+    txs: Vec<(TxId, Bytes)>,
+    dir: tempfile::TempDir,
+}
+
+async fn env_with(datas: Vec<Bytes>, options: GatewayOptions) -> Env {
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let txs = datas
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            (
+                data.add_tx(bytes.clone(), vec![("N".into(), i.to_string())]),
+                bytes,
+            )
+        })
+        .collect();
+    Env {
+        gateway: TestGateway::start(data, options).await.unwrap(),
+        txs,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn env(sizes: &[u64]) -> Env {
+    let datas = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| pseudo_random_data(i as u64 + 10, s as usize))
+        .collect();
+    env_with(datas, GatewayOptions::default()).await
+}
+
+impl Env {
+    fn config(&self, disk_budget: u64, memory_budget: u64) -> DriveConfig {
+        DriveConfig {
+            gateway: GatewayConfig {
+                gateways: vec![self.gateway.url()],
+                retries: 1,
+                backoff: Duration::from_millis(10),
+                ..GatewayConfig::default()
+            },
+            cache_dir: Some(self.dir.path().to_path_buf()),
+            disk_budget,
+            memory_budget,
+            ..DriveConfig::default()
+        }
+    }
+
+    fn drive(&self, disk_budget: u64, memory_budget: u64) -> Drive {
+        Drive::new(self.config(disk_budget, memory_budget)).unwrap()
+    }
+
+    fn chunk_requests(&self) -> u64 {
+        self.gateway.stats().chunk
+    }
+}
+
+async fn read_all(drive: &Drive, id: &TxId, size: u64, step: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size as usize);
+    let mut offset = 0;
+    while offset < size {
+        let piece = drive.read_at(id, offset, step).await.unwrap();
+        assert_eq!(
+            piece.len() as u64,
+            step.min(size - offset),
+            "short read at {offset}"
+        );
+        out.extend_from_slice(&piece);
+        offset += piece.len() as u64;
+    }
+    out
+}
+
+fn block_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for sub in std::fs::read_dir(dir.join("blocks")).unwrap() {
+        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
+fn disk_usage(dir: &Path) -> u64 {
+    block_files(dir)
+        .iter()
+        .map(|f| f.metadata().unwrap().len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_match_the_source_and_a_restart_needs_no_network() {
+    let sizes = [1, 256 * K, 256 * K + 1, 256 * K + 20_000, 3 * M + 5];
+    let env = env(&sizes).await;
+    {
+        let drive = env.drive(1 << 30, 64 * M);
+        for (id, bytes) in &env.txs {
+            assert!(read_all(&drive, id, bytes.len() as u64, 100_000).await == bytes[..]);
+            // Reads past the end are short only at the end; beyond it, empty.
+            let size = bytes.len() as u64;
+            assert_eq!(drive.read_at(id, size - 1, 10).await.unwrap().len(), 1);
+            assert!(drive.read_at(id, size, 10).await.unwrap().is_empty());
+        }
+        assert!(drive.stats().chunks_fetched > 0);
+    }
+    env.gateway.reset_stats();
+    let drive = env.drive(1 << 30, 64 * M);
+    for (id, bytes) in &env.txs {
+        assert!(read_all(&drive, id, bytes.len() as u64, 1 << 20).await == bytes[..]);
+        let info = drive.stat(id).await.unwrap();
+        assert_eq!(info.bytes_cached, bytes.len() as u64);
+    }
+    assert_eq!(
+        env.gateway.stats().requests(),
+        0,
+        "warm restart went to the network"
+    );
+    assert_eq!(drive.stats().chunks_fetched, 0);
+    assert_eq!(drive.list().await.unwrap().len(), sizes.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identical_chunks_in_two_transactions_are_stored_once() {
+    let a = pseudo_random_data(1, M as usize);
+    let mut b = a[..512 * K as usize].to_vec();
+    b.extend_from_slice(&pseudo_random_data(2, 512 * K as usize));
+    let env = env_with(
+        vec![a.clone(), Bytes::from(b.clone())],
+        GatewayOptions::default(),
+    )
+    .await;
+    let drive = env.drive(1 << 30, 64 * M);
+    assert!(read_all(&drive, &env.txs[0].0, M, M).await == a[..]);
+    assert!(read_all(&drive, &env.txs[1].0, M, M).await == b[..]);
+    // 4 chunks each, the first 2 shared.
+    assert_eq!(block_files(env.dir.path()).len(), 6);
+    assert_eq!(drive.stats().disk.unwrap().blocks, 6);
+    assert_eq!(disk_usage(env.dir.path()), 6 * BLOCK_FILE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disk_budget_holds_under_a_larger_workload() {
+    let env = env(&[8 * M, 4 * M]).await;
+    let budget = 2 * M;
+    let drive = env.drive(budget, M);
+    for (id, bytes) in &env.txs {
+        let mut offset = 0;
+        while offset < bytes.len() as u64 {
+            let piece = drive.read_at(id, offset, 256 * K).await.unwrap();
+            assert!(piece[..] == bytes[offset as usize..offset as usize + piece.len()]);
+            offset += piece.len() as u64;
+            assert!(
+                disk_usage(env.dir.path()) <= budget,
+                "over budget at {offset}"
+            );
+        }
+    }
+    let stats = drive.stats().disk.unwrap();
+    assert!(stats.evictions >= 40, "{stats:?}");
+    assert!(stats.bytes <= budget);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pinned_transactions_survive_eviction_and_restarts() {
+    let env = env(&[2 * M, 8 * M]).await;
+    let (pinned, other) = (&env.txs[0], &env.txs[1]);
+    {
+        let drive = env.drive(3 * M, 256 * K);
+        drive.preload(&pinned.0, true, |_, _| {}).await.unwrap();
+        read_all(&drive, &other.0, 8 * M, M).await;
+        let info = drive.stat(&pinned.0).await.unwrap();
+        assert_eq!((info.chunks_cached, info.pinned), (8, true));
+    }
+    // Restart: the pin is remembered; more pressure still cannot evict it.
+    let drive = env.drive(3 * M, 256 * K);
+    env.gateway.reset_stats();
+    read_all(&drive, &other.0, 8 * M, M).await;
+    env.gateway.reset_stats();
+    assert!(read_all(&drive, &pinned.0, 2 * M, M).await == pinned.1[..]);
+    assert_eq!(env.chunk_requests(), 0, "pinned blocks were evicted");
+    // Unpinned, it can go.
+    drive.unpin(&pinned.0).await.unwrap();
+    drive.gc(0).unwrap();
+    assert_eq!(drive.stat(&pinned.0).await.unwrap().chunks_cached, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_truncated_and_missing_blocks_are_refetched() {
+    let env = env(&[2 * M]).await;
+    let (id, bytes) = &env.txs[0];
+    env.drive(1 << 30, M)
+        .preload(id, false, |_, _| {})
+        .await
+        .unwrap();
+    let files = block_files(env.dir.path());
+    assert_eq!(files.len(), 8);
+    // Flip a data byte, cut one short, delete one.
+    let mut corrupt = std::fs::read(&files[0]).unwrap();
+    corrupt[1000] ^= 0x20;
+    std::fs::write(&files[0], corrupt).unwrap();
+    let truncated = std::fs::read(&files[1]).unwrap();
+    std::fs::write(&files[1], &truncated[..truncated.len() / 2]).unwrap();
+    std::fs::remove_file(&files[2]).unwrap();
+
+    env.gateway.reset_stats();
+    let drive = env.drive(1 << 30, M);
+    assert!(read_all(&drive, id, 2 * M, 300 * K).await == bytes[..]);
+    assert_eq!(env.chunk_requests(), 3);
+    assert_eq!(drive.stats().disk.unwrap().corrupt_dropped, 2);
+    // And the refetched blocks are good on disk again.
+    assert_eq!(block_files(env.dir.path()).len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_four_concurrent_readers_of_one_block_cause_one_fetch() {
+    let env = env_with(
+        vec![pseudo_random_data(5, 3 * M as usize)],
+        GatewayOptions {
+            latency: Duration::from_millis(100),
+            ..GatewayOptions::default()
+        },
+    )
+    .await;
+    let (id, bytes) = env.txs[0].clone();
+    let drive = env.drive(1 << 30, 64 * M);
+    drive.stat(&id).await.unwrap();
+    env.gateway.reset_stats();
+    let readers: Vec<_> = (0..64u64)
+        .map(|i| {
+            let drive = drive.clone();
+            tokio::spawn(async move { drive.read_at(&id, 300 * K + i * 100, 1000).await })
+        })
+        .collect();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.await.unwrap().unwrap();
+        let at = 300 * K as usize + i * 100;
+        assert!(got[..] == bytes[at..at + 1000]);
+    }
+    assert_eq!(env.chunk_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequential_reads_prefetch_and_random_reads_do_not() {
+    let env = env(&[32 * M]).await;
+    let (id, bytes) = &env.txs[0];
+    let drive = Drive::new(DriveConfig {
+        prefetch_max: 4 * M,
+        ..env.config(1 << 30, 64 * M)
+    })
+    .unwrap();
+    let file = drive.open(id).await.unwrap();
+    env.gateway.reset_stats();
+    // 1 MiB of 128 KiB sequential reads: the window grows 1, 2, 4 MiB (the cap) ahead.
+    for i in 0..8u64 {
+        let piece = file.read_at(i * 128 * K, 128 * K).await.unwrap();
+        assert!(piece[..] == bytes[(i * 128 * K) as usize..((i + 1) * 128 * K) as usize]);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Read: 4 chunks; ahead: up to 1 MiB + 4 MiB, i.e. chunks 0..20.
+    assert_eq!(
+        env.chunk_requests(),
+        20,
+        "read-ahead did not fill the window exactly"
+    );
+
+    // Random 4 KiB reads elsewhere: exactly one chunk each, nothing more.
+    let random = drive.open(id).await.unwrap();
+    env.gateway.reset_stats();
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut chunks = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let offset = rng.gen_range(16 * M..32 * M - 4096);
+        chunks.insert(offset / (256 * K));
+        let piece = random.read_at(offset, 4096).await.unwrap();
+        assert!(piece[..] == bytes[offset as usize..offset as usize + 4096]);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.chunk_requests(), chunks.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unverifiable_data_is_an_error_and_missing_ids_are_not_found() {
+    let env = env(&[M]).await;
+    let (id, _) = &env.txs[0];
+    env.gateway
+        .faults()
+        .always(Target::Chunk, Fault::CorruptChunk);
+    let drive = env.drive(1 << 30, M);
+    let err = drive.read_at(id, 0, 10).await.unwrap_err();
+    assert_eq!(err.errno(), libc_eio());
+    assert!(err.to_string().contains("verif"), "{err}");
+    assert_eq!(
+        drive.stat(id).await.unwrap().chunks_cached,
+        0,
+        "bad bytes were cached"
+    );
+
+    let missing = drive.read_at(&TxId([1; 32]), 0, 10).await.unwrap_err();
+    assert!(missing.is_not_found());
+    assert_eq!(missing.errno(), 2);
+}
+
+fn libc_eio() -> i32 {
+    5
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_disk_still_serves_from_the_network() {
+    let env = env(&[M]).await;
+    let (id, bytes) = &env.txs[0];
+    let drive = env.drive(1 << 30, 4 * M);
+    // Writes go through tmp/: make it unusable (root ignores permissions, so replace it).
+    let tmp = env.dir.path().join("tmp");
+    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::write(&tmp, b"not a directory").unwrap();
+    assert!(read_all(&drive, id, M, 100 * K).await == bytes[..]);
+    assert_eq!(drive.stats().disk_write_errors, 4);
+    assert!(block_files(env.dir.path()).is_empty());
+}
+
+/// `read_at` on random ranges equals the source, cold and warm, memory-only and with disk.
+#[test]
+fn random_ranges_match_the_source() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let size = 3 * M + 12_345;
+    let env = runtime.block_on(env(&[size]));
+    let (id, bytes) = env.txs[0].clone();
+    let with_disk = env.drive(2 * M, 512 * K);
+    let memory_only = Drive::new(DriveConfig {
+        cache_dir: None,
+        ..env.config(0, 512 * K)
+    })
+    .unwrap();
+    let drives = Arc::new([with_disk, memory_only]);
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 200,
+        ..Default::default()
+    });
+    runner
+        .run(
+            &(0..size + 10, 0..700 * K, 0..2usize),
+            |(offset, len, which)| {
+                let got = runtime
+                    .block_on(drives[which].read_at(&id, offset, len))
+                    .unwrap();
+                let end = (offset + len).min(size).max(offset.min(size));
+                let want = &bytes[offset.min(size) as usize..end as usize];
+                proptest::prop_assert!(got[..] == *want, "offset {} len {}", offset, len);
+                Ok(())
+            },
+        )
+        .unwrap();
+}

@@ -1,0 +1,47 @@
+//! Cache options shared by the commands that use the block cache.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use weavedrive_cache::DriveConfig;
+use weavedrive_cache::units::parse_size;
+
+use crate::gateway_args::GatewayArgs;
+
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Disk cache directory [default: $XDG_CACHE_HOME/weavedrive, else ~/.cache/weavedrive].
+    #[arg(long, env = "WEAVEDRIVE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Disk cache budget (least recently used blocks go first; pinned ones never).
+    #[arg(long, default_value = "20GiB", value_parser = parse_size)]
+    pub disk_cache: u64,
+    /// Memory cache budget.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub memory_cache: u64,
+}
+
+impl CacheArgs {
+    pub fn dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("weavedrive")
+    }
+
+    pub fn drive_config(&self, gateway: &GatewayArgs) -> DriveConfig {
+        DriveConfig {
+            gateway: gateway.config(),
+            cache_dir: Some(self.dir()),
+            disk_budget: self.disk_cache,
+            memory_budget: self.memory_cache,
+            preload_concurrency: gateway.concurrency,
+            ..DriveConfig::default()
+        }
+    }
+}
