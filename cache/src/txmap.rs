@@ -57,6 +57,11 @@ impl TxRecord {
         self.header.data_size
     }
 
+    pub fn chunk_len(&self, index: usize) -> usize {
+        let r = &self.ranges[index];
+        (r.end - r.start) as usize
+    }
+
     /// Index of the chunk holding byte `offset` (which must be below the size).
     pub fn chunk_index(&self, offset: u64) -> usize {
         self.ranges.partition_point(|r| r.end <= offset)

@@ -15,8 +15,8 @@ use weavedrive_testgw::{
 
 const K: u64 = 1024;
 const M: u64 = 1024 * 1024;
-/// A block file: 64-byte header plus the chunk.
-const BLOCK_FILE: u64 = 256 * K + 64;
+/// A block file: 64-byte header, 64 page checksums, then the chunk.
+const BLOCK_FILE: u64 = 256 * K + 64 + 64 * 8;
 
 struct Env {
     gateway: TestGateway,

@@ -17,6 +17,8 @@ pub enum DriveError {
     NonStandardLayout { id: TxId, index: usize },
     #[error("{0} needs a disk cache (--cache-dir)")]
     NeedsDiskCache(&'static str),
+    #[error("blocking reads need a Drive created inside a tokio runtime")]
+    NoRuntime,
     #[error("cache I/O: {0}")]
     Io(Arc<std::io::Error>),
 }

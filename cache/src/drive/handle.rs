@@ -2,6 +2,7 @@
 //! each other grow a window, 1 MiB doubling up to the configured cap, fetched in parallel
 //! ahead of the reader; a seek resets it, so random access never triggers large prefetches.
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -24,19 +25,26 @@ pub struct FileHandle {
 struct ReadPattern {
     next: u64,
     window: u64,
+    /// End of what earlier reads already asked to prefetch, so each read only adds the new
+    /// part of the window.
+    prefetched_to: u64,
 }
 
 impl ReadPattern {
-    /// Updates the pattern with a read and returns how far ahead to prefetch (0: none).
-    fn observe(&mut self, offset: u64, len: u64, cap: u64) -> u64 {
+    /// Updates the pattern with a read and returns the range to prefetch now (maybe empty).
+    fn observe(&mut self, offset: u64, len: u64, cap: u64) -> Range<u64> {
         let sequential = offset >= self.next && offset - self.next <= SEQUENTIAL_SLACK;
-        self.window = if sequential {
-            (self.window * 2).clamp(INITIAL_WINDOW, cap.max(INITIAL_WINDOW))
-        } else {
-            0
-        };
         self.next = offset + len;
-        self.window
+        if !sequential {
+            self.window = 0;
+            self.prefetched_to = 0;
+            return 0..0;
+        }
+        self.window = (self.window * 2).clamp(INITIAL_WINDOW, cap.max(INITIAL_WINDOW));
+        let end = self.next.saturating_add(self.window);
+        let start = self.prefetched_to.max(self.next);
+        self.prefetched_to = end.max(self.prefetched_to);
+        start..end.max(start)
     }
 }
 
@@ -58,20 +66,26 @@ impl FileHandle {
     }
 
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
-        // Read-ahead beyond half the memory tier would evict itself before it is read.
-        let cap = self
-            .drive
-            .inner
-            .config
-            .prefetch_max
-            .min(self.drive.inner.config.memory_budget / 2);
-        let window = self.pattern.lock().unwrap().observe(offset, len, cap);
-        if window > 0 {
-            let from = offset + len;
-            self.drive
-                .prefetch(&self.tx, from..from.saturating_add(window));
-        }
+        self.read_ahead(offset, len);
         self.drive.read_tx(&self.tx, offset, len).await
+    }
+
+    /// `read_at` for threads outside the runtime (FUSE workers, WASI host calls): cached data
+    /// is read on the calling thread with no runtime hop. Must not be called on a runtime
+    /// thread.
+    pub fn read_at_blocking(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        self.read_ahead(offset, len);
+        self.drive.read_tx_blocking(&self.tx, offset, len)
+    }
+
+    fn read_ahead(&self, offset: u64, len: u64) {
+        // Read-ahead beyond half the memory tier would evict itself before it is read.
+        let config = &self.drive.inner.config;
+        let cap = config.prefetch_max.min(config.memory_budget / 2);
+        let ahead = self.pattern.lock().unwrap().observe(offset, len, cap);
+        if !ahead.is_empty() {
+            self.drive.prefetch(&self.tx, ahead);
+        }
     }
 }
 
@@ -81,21 +95,35 @@ mod tests {
 
     #[test]
     fn window_doubles_on_sequential_reads_and_resets_on_seeks() {
-        let cap = 8 << 20;
+        let (cap, k, mib) = (8 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
-        let mib = 1 << 20;
-        assert_eq!(p.observe(0, 128 << 10, cap), mib);
-        assert_eq!(p.observe(128 << 10, 128 << 10, cap), 2 * mib);
-        assert_eq!(p.observe(256 << 10, 128 << 10, cap), 4 * mib);
-        assert_eq!(p.observe(384 << 10, 128 << 10, cap), 8 * mib);
-        assert_eq!(p.observe(512 << 10, 128 << 10, cap), 8 * mib, "capped");
-        // A small forward skip is still sequential; a seek back or far ahead is not.
-        assert_eq!(p.observe(700 << 10, 4096, cap), 8 * mib);
-        assert_eq!(p.observe(0, 4096, cap), 0);
-        assert_eq!(p.observe(100 << 20, 4096, cap), 0);
+        // Window 1, 2, 4, 8, 8 MiB ahead of each read's end; only the new part is returned.
+        assert_eq!(p.observe(0, 128 * k, cap), 128 * k..128 * k + mib);
         assert_eq!(
-            p.observe((100 << 20) + 4096, 4096, cap),
-            mib,
+            p.observe(128 * k, 128 * k, cap),
+            128 * k + mib..256 * k + 2 * mib
+        );
+        assert_eq!(
+            p.observe(256 * k, 128 * k, cap),
+            256 * k + 2 * mib..384 * k + 4 * mib
+        );
+        assert_eq!(
+            p.observe(384 * k, 128 * k, cap),
+            384 * k + 4 * mib..512 * k + 8 * mib
+        );
+        let capped = p.observe(512 * k, 128 * k, cap);
+        assert_eq!(capped, 512 * k + 8 * mib..640 * k + 8 * mib);
+        // A small forward skip is still sequential; a seek back or far ahead is not.
+        assert_eq!(
+            p.observe(700 * k, 4 * k, cap),
+            640 * k + 8 * mib..704 * k + 8 * mib
+        );
+        assert!(p.observe(0, 4 * k, cap).is_empty());
+        assert!(p.observe(100 * mib, 4 * k, cap).is_empty());
+        let restarted = p.observe(100 * mib + 4 * k, 4 * k, cap);
+        assert_eq!(
+            restarted,
+            100 * mib + 8 * k..101 * mib + 8 * k,
             "restarts small"
         );
     }

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt};
 
@@ -19,7 +19,7 @@ pub use error::DriveError;
 pub use handle::FileHandle;
 pub use info::{DriveStats, TxInfo};
 
-use crate::arweave::{Hash, TxId};
+use crate::arweave::TxId;
 use crate::gateway::{GatewayClient, GatewayConfig};
 use crate::memory::MemoryTier;
 use crate::store::DiskStore;
@@ -70,6 +70,9 @@ struct Inner {
     chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
     pinned: Mutex<HashSet<TxId>>,
     counters: Counters,
+    /// The runtime the Drive was made in: blocking reads and prefetches from frontend threads
+    /// outside it run their network work there.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Drive {
@@ -94,6 +97,7 @@ impl Drive {
                 chunk_flights: Mutex::default(),
                 pinned: Mutex::default(),
                 counters: Counters::default(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         };
         drive.restore_pins()?;
@@ -386,57 +390,137 @@ impl Drive {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, DriveError> {
+        let Some(plan) = ReadPlan::new(tx, offset, len) else {
+            return Ok(self.read_inline(tx, offset, len));
+        };
+        // A read inside one chunk held in memory is a slice, not a copy.
+        if let [piece] = &plan.pieces[..]
+            && let Some(bytes) = tx
+                .known_hash(piece.index)
+                .and_then(|h| self.inner.memory.get(&h))
+        {
+            return Ok(bytes.slice(piece.within.clone()));
+        }
+        let (plan, out, missing) = if plan.all_in_memory(self, tx) {
+            let mut out = vec![0u8; plan.len];
+            let missing = self.fill_local(tx, &plan, &mut out);
+            (plan, out, missing)
+        } else {
+            // Disk reads block: off the runtime.
+            let (drive, tx) = (self.clone(), tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut out = vec![0u8; plan.len];
+                let missing = drive.fill_local(&tx, &plan, &mut out);
+                (plan, out, missing)
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        };
+        let mut out = out;
+        self.fill_network(tx, &plan, &missing, &mut out).await?;
+        Ok(Bytes::from(out))
+    }
+
+    /// [`Self::read_tx`] for frontend threads outside the runtime (FUSE, WASI host calls):
+    /// memory and disk are read on the calling thread; only misses go to the runtime.
+    fn read_tx_blocking(
+        &self,
+        tx: &Arc<TxRecord>,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, DriveError> {
+        let Some(plan) = ReadPlan::new(tx, offset, len) else {
+            return Ok(self.read_inline(tx, offset, len));
+        };
+        if let [piece] = &plan.pieces[..]
+            && let Some(bytes) = tx
+                .known_hash(piece.index)
+                .and_then(|h| self.inner.memory.get(&h))
+        {
+            return Ok(bytes.slice(piece.within.clone()));
+        }
+        let mut out = vec![0u8; plan.len];
+        let missing = self.fill_local(tx, &plan, &mut out);
+        if !missing.is_empty() {
+            self.runtime()?
+                .block_on(self.fill_network(tx, &plan, &missing, &mut out))?;
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Format-1 data sits in the (signature-verified) header; empty data has nothing.
+    fn read_inline(&self, tx: &TxRecord, offset: u64, len: u64) -> Bytes {
         let end = offset.saturating_add(len).min(tx.size());
         if offset >= end {
-            return Ok(Bytes::new());
+            return Bytes::new();
         }
-        if tx.location.is_none() {
-            // Format-1 data sits in the (signature-verified) header.
-            return Ok(Bytes::copy_from_slice(
-                &tx.header.data[offset as usize..end as usize],
-            ));
-        }
-        let first = tx.chunk_index(offset);
-        let last = tx.chunk_index(end - 1);
-        let chunks: Vec<Bytes> =
-            futures::future::try_join_all((first..=last).map(|index| self.chunk(tx, index)))
-                .await?;
-        Ok(assemble(&tx.ranges[first..=last], &chunks, offset..end))
+        Bytes::copy_from_slice(&tx.header.data[offset as usize..end as usize])
     }
 
-    /// One verified chunk: memory, then disk, then the network (single-flight).
-    async fn chunk(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
-        if let Some(hash) = tx.known_hash(index) {
+    fn runtime(&self) -> Result<tokio::runtime::Handle, DriveError> {
+        tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.inner.runtime.clone())
+            .ok_or(DriveError::NoRuntime)
+    }
+
+    /// Copies what memory and disk hold into `out`; returns the pieces still missing.
+    /// Blocking (disk reads), cheap when everything is in memory.
+    fn fill_local(&self, tx: &TxRecord, plan: &ReadPlan, out: &mut [u8]) -> Vec<usize> {
+        let mut missing = Vec::new();
+        for (i, piece) in plan.pieces.iter().enumerate() {
+            let target = &mut out[piece.at..piece.at + piece.within.len()];
+            let Some(hash) = tx.known_hash(piece.index) else {
+                missing.push(i);
+                continue;
+            };
             if let Some(bytes) = self.inner.memory.get(&hash) {
-                return Ok(bytes);
+                target.copy_from_slice(&bytes[piece.within.clone()]);
+                continue;
             }
-            if let Some(bytes) = self.read_disk(hash).await? {
-                self.inner.memory.put(hash, bytes.clone());
-                return Ok(bytes);
+            let from_disk = self.inner.disk.as_ref().is_some_and(|disk| {
+                // A disk that cannot be read is a miss, not a failure: the network has it.
+                disk.read_into(&hash, piece.within.clone(), target)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "disk cache read failed");
+                        false
+                    })
+            });
+            if !from_disk {
+                missing.push(i);
+            } else if piece.within.len() == tx.chunk_len(piece.index) {
+                // Whole chunks (sequential readers) are worth keeping hot; a 4 KiB random
+                // read is not worth copying 256 KiB into memory for.
+                self.inner.memory.put(hash, Bytes::copy_from_slice(target));
             }
         }
-        let bytes = self.fetch_chunk(tx, index).await?;
-        if let Some(hash) = tx.known_hash(index) {
-            self.inner.memory.put(hash, bytes.clone());
-        }
-        Ok(bytes)
+        missing
     }
 
-    async fn read_disk(&self, hash: Hash) -> Result<Option<Bytes>, DriveError> {
-        let Some(disk) = self.inner.disk.clone() else {
-            return Ok(None);
-        };
-        if !disk.contains(&hash) {
-            return Ok(None);
+    /// Fetches the missing pieces' chunks (in parallel, single-flight), keeps them in the
+    /// memory tier and copies them into `out`.
+    async fn fill_network(
+        &self,
+        tx: &Arc<TxRecord>,
+        plan: &ReadPlan,
+        missing: &[usize],
+        out: &mut [u8],
+    ) -> Result<(), DriveError> {
+        let chunks = futures::future::try_join_all(
+            missing
+                .iter()
+                .map(|&i| self.fetch_chunk(tx, plan.pieces[i].index)),
+        )
+        .await?;
+        for (&i, bytes) in missing.iter().zip(chunks) {
+            let piece = &plan.pieces[i];
+            out[piece.at..piece.at + piece.within.len()]
+                .copy_from_slice(&bytes[piece.within.clone()]);
+            if let Some(hash) = tx.known_hash(piece.index) {
+                self.inner.memory.put(hash, bytes);
+            }
         }
-        let read = tokio::task::spawn_blocking(move || disk.get(&hash))
-            .await
-            .map_err(std::io::Error::other)?;
-        // A disk that cannot be read is a miss, not a failure: the network still has it.
-        Ok(read.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "disk cache read failed");
-            None
-        }))
+        Ok(())
     }
 
     /// Fetches chunk `index` from the gateways once, however many readers want it; stores the
@@ -517,29 +601,62 @@ impl Drive {
             if cached || in_flight {
                 continue;
             }
+            let Ok(runtime) = self.runtime() else { return };
             let (drive, tx) = (self.clone(), tx.clone());
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 // Errors surface when the reader gets there; a prefetch just tries.
-                let _ = drive.chunk(&tx, index).await;
+                if let Ok(bytes) = drive.fetch_chunk(&tx, index).await
+                    && let Some(hash) = tx.known_hash(index)
+                {
+                    drive.inner.memory.put(hash, bytes);
+                }
             });
         }
     }
 }
 
-/// Cuts `want` out of consecutive chunks covering it; one chunk is sliced without copying.
-fn assemble(ranges: &[Range<u64>], chunks: &[Bytes], want: Range<u64>) -> Bytes {
-    let slice = |i: usize| {
-        let r = &ranges[i];
-        let from = want.start.max(r.start) - r.start;
-        let to = want.end.min(r.end) - r.start;
-        chunks[i].slice(from as usize..to as usize)
-    };
-    if chunks.len() == 1 {
-        return slice(0);
+/// A read split into the chunks it touches.
+struct ReadPlan {
+    pieces: Vec<Piece>,
+    len: usize,
+}
+
+struct Piece {
+    index: usize,
+    /// The part of the chunk wanted.
+    within: Range<usize>,
+    /// Where it goes in the output.
+    at: usize,
+}
+
+impl ReadPlan {
+    /// `None` when there is nothing to read from chunks (format 1, empty data, past the end).
+    fn new(tx: &TxRecord, offset: u64, len: u64) -> Option<ReadPlan> {
+        let end = offset.saturating_add(len).min(tx.size());
+        if offset >= end || tx.location.is_none() {
+            return None;
+        }
+        let pieces = (tx.chunk_index(offset)..=tx.chunk_index(end - 1))
+            .map(|index| {
+                let r = &tx.ranges[index];
+                let (from, to) = (offset.max(r.start), end.min(r.end));
+                Piece {
+                    index,
+                    within: (from - r.start) as usize..(to - r.start) as usize,
+                    at: (from - offset) as usize,
+                }
+            })
+            .collect();
+        Some(ReadPlan {
+            pieces,
+            len: (end - offset) as usize,
+        })
     }
-    let mut out = BytesMut::with_capacity((want.end - want.start) as usize);
-    for i in 0..chunks.len() {
-        out.extend_from_slice(&slice(i));
+
+    fn all_in_memory(&self, drive: &Drive, tx: &TxRecord) -> bool {
+        self.pieces.iter().all(|p| {
+            tx.known_hash(p.index)
+                .is_some_and(|h| drive.inner.memory.contains(&h))
+        })
     }
-    out.freeze()
 }

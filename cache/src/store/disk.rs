@@ -15,6 +15,8 @@
 use std::fs::{self, DirEntry, File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -22,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN};
+use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN, MAX_PREFIX_LEN};
 use super::index::Index;
 
 pub struct DiskStore {
@@ -105,12 +107,81 @@ impl DiskStore {
             Err(err) => return Err(err),
         };
         let raw = read_capped(&file)?;
-        if let Err(corrupt) = block_file::decode(key, &raw) {
-            self.drop_corrupt(key, &path, corrupt);
-            return Ok(self.miss());
-        }
+        let data_len = match block_file::decode(key, &raw) {
+            Ok(data) => data.len(),
+            Err(corrupt) => {
+                self.drop_corrupt(key, &path, corrupt);
+                return Ok(self.miss());
+            }
+        };
         self.record_hit(key, &file, raw.len() as u64);
-        Ok(Some(Bytes::from(raw).slice(HEADER_LEN..)))
+        Ok(Some(
+            Bytes::from(raw).slice(block_file::prefix_len(data_len)..),
+        ))
+    }
+
+    /// Copies `range` of the block's data into `out` (of the same length), checking only the
+    /// pages it touches. Returns false if the block is absent, or corrupt (then removed), or
+    /// shorter than `range`.
+    pub fn read_into(
+        &self,
+        key: &BlockKey,
+        range: Range<usize>,
+        out: &mut [u8],
+    ) -> io::Result<bool> {
+        debug_assert_eq!(range.len(), out.len());
+        let path = self.block_path(key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.index().remove(key);
+                self.miss();
+                return Ok(false);
+            }
+            Err(err) => return Err(err),
+        };
+        let mut prefix_buf = [0u8; MAX_PREFIX_LEN];
+        let got = read_at_most(&file, &mut prefix_buf, 0)?;
+        let prefix = match block_file::decode_prefix(key, &prefix_buf[..got]) {
+            Ok(prefix) if range.end <= prefix.data_len => prefix,
+            Ok(prefix) => {
+                let why = format!("read of {range:?} beyond its {} bytes", prefix.data_len);
+                self.drop_corrupt(key, &path, why);
+                self.miss();
+                return Ok(false);
+            }
+            Err(corrupt) => {
+                self.drop_corrupt(key, &path, corrupt);
+                self.miss();
+                return Ok(false);
+            }
+        };
+        let span = prefix.page_span(&range);
+        let at = (prefix.len() + span.start) as u64;
+        // Page-aligned reads (the usual case for sequential readers) land in `out` directly.
+        let checked = if span == range {
+            read_at_most(&file, out, at)? == out.len()
+                && prefix.check_pages(span.start, out).is_ok()
+        } else {
+            let mut pages = vec![0u8; span.len()];
+            let ok = read_at_most(&file, &mut pages, at)? == pages.len()
+                && prefix.check_pages(span.start, &pages).is_ok();
+            if ok {
+                out.copy_from_slice(&pages[range.start - span.start..range.end - span.start]);
+            }
+            ok
+        };
+        if !checked {
+            self.drop_corrupt(
+                key,
+                &path,
+                "data does not match its page checksums or is truncated",
+            );
+            self.miss();
+            return Ok(false);
+        }
+        self.record_hit(key, &file, block_file::file_len(prefix.data_len));
+        Ok(true)
     }
 
     /// Stores a block (idempotent), then evicts unpinned blocks while over budget. On a write
@@ -256,7 +327,7 @@ impl DiskStore {
     }
 
     fn write_contents(&self, file: &mut File, key: &BlockKey, data: &[u8]) -> io::Result<()> {
-        file.write_all(&block_file::encode_header(key, data))?;
+        file.write_all(&block_file::encode_prefix(key, data))?;
         #[cfg(test)]
         if self.fail_writes.load(Relaxed) {
             return Err(io::ErrorKind::StorageFull.into());
@@ -408,6 +479,20 @@ fn pid_alive(pid: u32) -> bool {
 
 /// Reads a whole block file but never more than the largest valid one plus a byte, so a
 /// huge file costs no memory and still fails decoding.
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 fn read_capped(file: &File) -> io::Result<Vec<u8>> {
     let cap = MAX_FILE_LEN + 1;
     let hint = file.metadata().map_or(0, |meta| meta.len()).min(cap);
@@ -489,6 +574,70 @@ mod tests {
     }
 
     #[test]
+    fn partial_reads_check_the_pages_they_touch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        let (key, data) = block(1, 20_000);
+        store.put(&key, &data).unwrap();
+        for range in [
+            0..20_004,
+            0..4096,
+            4096..8192,
+            5000..5001,
+            12_000..20_004,
+            8191..8193,
+        ] {
+            let mut out = vec![0u8; range.len()];
+            assert!(
+                store.read_into(&key, range.clone(), &mut out).unwrap(),
+                "{range:?}"
+            );
+            assert_eq!(out, data[range]);
+        }
+        let mut out = vec![0u8; 10];
+        assert!(
+            !store.read_into(&key, 19_999..20_009, &mut out).unwrap(),
+            "read past the end"
+        );
+        // The block was dropped for the impossible read; put it back, then damage page 3.
+        store.put(&key, &data).unwrap();
+        let path = path_of(dir.path(), &key);
+        let mut file = fs::read(&path).unwrap();
+        let page3 = block_file::prefix_len(data.len()) + 3 * 4096 + 7;
+        file[page3] ^= 0x10;
+        fs::write(&path, &file).unwrap();
+        let mut out = vec![0u8; 4096];
+        assert!(
+            store.read_into(&key, 0..4096, &mut out).unwrap(),
+            "page 0 is intact"
+        );
+        assert!(
+            !store.read_into(&key, 12_288..16_384, &mut out).unwrap(),
+            "page 3 is not"
+        );
+        assert!(!path.exists(), "corrupt block not removed");
+        assert_eq!(store.stats().corrupt_dropped, 2);
+        // Truncated: the pages past the cut are missing.
+        store.put(&key, &data).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(9000)
+            .unwrap();
+        assert!(
+            !store
+                .read_into(&key, 16_384..20_004, &mut vec![0u8; 3620])
+                .unwrap()
+        );
+        assert!(!store.read_into(&absent_key(), 0..1, &mut [0u8; 1]).unwrap());
+    }
+
+    fn absent_key() -> BlockKey {
+        [0xEE; 32]
+    }
+
+    #[test]
     fn put_get_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
@@ -502,7 +651,10 @@ mod tests {
         assert_eq!(store.get(&key).unwrap().as_deref(), Some(&data[..]));
         assert_eq!(store.get(&absent).unwrap(), None);
         let stats = store.stats();
-        assert_eq!((stats.blocks, stats.bytes), (1, data.len() as u64 + 64));
+        assert_eq!(
+            (stats.blocks, stats.bytes),
+            (1, block_file::file_len(data.len()))
+        );
         assert_eq!((stats.hits, stats.misses, stats.writes), (1, 2, 1));
         assert_eq!(bytes_on_disk(dir.path()), stats.bytes);
         assert!(tmp_names(dir.path()).is_empty());
@@ -567,7 +719,7 @@ mod tests {
     fn recently_read_blocks_survive_eviction() {
         let dir = tempfile::tempdir().unwrap();
         let blocks: Vec<_> = (0..4).map(|n| block(n, 1000)).collect();
-        let size = 1000 + 4 + 64;
+        let size = block_file::file_len(1004);
         let store = DiskStore::open(dir.path(), 3 * size).unwrap();
         for (key, data) in &blocks[..3] {
             store.put(key, data).unwrap();
@@ -582,7 +734,7 @@ mod tests {
     fn restart_orders_by_mtime_and_applies_a_smaller_budget() {
         let dir = tempfile::tempdir().unwrap();
         let blocks: Vec<_> = (0..4).map(|n| block(n, 1000)).collect();
-        let size = 1000 + 4 + 64;
+        let size = block_file::file_len(1004);
         {
             let store = DiskStore::open(dir.path(), 10 * size).unwrap();
             for (key, data) in &blocks {
@@ -627,7 +779,7 @@ mod tests {
     #[test]
     fn pinned_blocks_survive_pressure_until_unpinned() {
         let dir = tempfile::tempdir().unwrap();
-        let size = 1000 + 4 + 64;
+        let size = block_file::file_len(1004);
         let store = DiskStore::open(dir.path(), 2 * size).unwrap();
         let pinned: Vec<_> = (0..3).map(|n| block(n, 1000)).collect();
         for (key, data) in &pinned {
@@ -670,7 +822,10 @@ mod tests {
         type Damage = Box<dyn Fn(&Path, &Path)>;
         let cases: Vec<(&str, Damage)> = vec![
             ("data byte", Box::new(move |p, _| flip(500)(p))),
-            ("last data byte", Box::new(move |p, _| flip(64 + 2003)(p))),
+            (
+                "last data byte",
+                Box::new(move |p, _| flip(block_file::file_len(2004) - 1)(p)),
+            ),
             ("magic", Box::new(move |p, _| flip(0)(p))),
             ("length", Box::new(move |p, _| flip(8)(p))),
             ("checksum", Box::new(move |p, _| flip(20)(p))),
