@@ -11,13 +11,13 @@ use crate::gateway_args::GatewayArgs;
 #[derive(Args, Debug, Clone)]
 pub struct CacheArgs {
     /// Disk cache directory [default: $XDG_CACHE_HOME/weavedrive, else ~/.cache/weavedrive].
-    #[arg(long, env = "WEAVEDRIVE_CACHE_DIR")]
+    #[arg(long, env = "WEAVEDRIVE_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
     /// Disk cache budget (least recently used blocks go first; pinned ones never).
-    #[arg(long, default_value = "20GiB", value_parser = parse_size)]
+    #[arg(long, default_value = "20GiB", value_parser = parse_size, global = true)]
     pub disk_cache: u64,
     /// Memory cache budget.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, global = true)]
     pub memory_cache: u64,
 }
 

@@ -13,18 +13,19 @@ pub struct GatewayArgs {
         long = "gateway",
         env = "WEAVEDRIVE_GATEWAY",
         value_delimiter = ',',
-        default_value = "https://arweave.net"
+        default_value = "https://arweave.net",
+        global = true
     )]
     pub gateways: Vec<String>,
     /// Chunk requests in flight at once. A distant gateway's throughput comes from
     /// parallelism: 64 x 256 KiB at 20 ms per request is well over 100 MiB/s.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, global = true)]
     pub concurrency: usize,
     /// Seconds before one request is abandoned (and retried).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, global = true)]
     pub timeout: u64,
     /// Extra rounds over the gateways after transient failures.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, global = true)]
     pub retries: u32,
 }
 

@@ -180,7 +180,7 @@ impl Drive {
                     if self.on_disk(&tx, index) {
                         return Ok((len, 0));
                     }
-                    self.fetch_chunk(&tx, index)
+                    self.fetch_chunk(&tx, index, false)
                         .await
                         .map(|b| (len, b.len() as u64))
                 }
@@ -509,7 +509,7 @@ impl Drive {
         let chunks = futures::future::try_join_all(
             missing
                 .iter()
-                .map(|&i| self.fetch_chunk(tx, plan.pieces[i].index)),
+                .map(|&i| self.fetch_chunk(tx, plan.pieces[i].index, true)),
         )
         .await?;
         for (&i, bytes) in missing.iter().zip(chunks) {
@@ -524,9 +524,15 @@ impl Drive {
     }
 
     /// Fetches chunk `index` from the gateways once, however many readers want it; stores the
-    /// block on disk and its hash in the map. Does not fill the memory tier (preload must not
-    /// push hot blocks out); readers do that.
-    async fn fetch_chunk(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
+    /// block on disk, its hash in the map and, when `keep`, the block in the memory tier
+    /// (before the flight ends, so no reader can slip between the fetch and the cache).
+    /// Preload passes `keep = false`: it must not push hot blocks out of memory.
+    async fn fetch_chunk(
+        &self,
+        tx: &Arc<TxRecord>,
+        index: usize,
+        keep: bool,
+    ) -> Result<Bytes, DriveError> {
         let key = (tx.id(), index);
         let flight = {
             let mut flights = self.inner.chunk_flights.lock().unwrap();
@@ -537,6 +543,10 @@ impl Drive {
                     let tx = tx.clone();
                     async move {
                         let result = drive.fetch_and_store(&tx, index).await;
+                        if let (Ok(bytes), true) = (&result, keep) {
+                            let hash = tx.known_hash(index).expect("just recorded");
+                            drive.inner.memory.put(hash, bytes.clone());
+                        }
                         drive.inner.chunk_flights.lock().unwrap().remove(&key);
                         result
                     }
@@ -605,11 +615,7 @@ impl Drive {
             let (drive, tx) = (self.clone(), tx.clone());
             runtime.spawn(async move {
                 // Errors surface when the reader gets there; a prefetch just tries.
-                if let Ok(bytes) = drive.fetch_chunk(&tx, index).await
-                    && let Some(hash) = tx.known_hash(index)
-                {
-                    drive.inner.memory.put(hash, bytes);
-                }
+                let _ = drive.fetch_chunk(&tx, index, true).await;
             });
         }
     }
