@@ -19,16 +19,29 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use lru::LruCache;
 
 use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN, MAX_PREFIX_LEN};
 use super::index::Index;
 
+/// A recently read block kept open with its verified header and page table, so a small read
+/// costs one `pread` and one page checksum instead of open, two reads and close. The file is
+/// immutable: a cached descriptor stays right even after another process unlinks the file.
+struct OpenBlock {
+    file: File,
+    prefix: block_file::Prefix,
+}
+
+/// Blocks kept open at once: enough for a few readers' working sets, few enough descriptors.
+const OPEN_BLOCKS: usize = 128;
+
 pub struct DiskStore {
     blocks_dir: PathBuf,
+    open_blocks: Mutex<LruCache<BlockKey, Arc<OpenBlock>>>,
     tmp_dir: PathBuf,
     budget: u64,
     /// Never held across file I/O, so reads of different blocks don't queue behind a write.
@@ -76,6 +89,9 @@ impl DiskStore {
         remove_dead_temp_files(&tmp_dir);
         let store = DiskStore {
             blocks_dir,
+            open_blocks: Mutex::new(LruCache::new(
+                std::num::NonZeroUsize::new(OPEN_BLOCKS).expect("non-zero"),
+            )),
             tmp_dir,
             budget: budget_bytes,
             index: Mutex::new(Index::new()),
@@ -131,40 +147,25 @@ impl DiskStore {
     ) -> io::Result<bool> {
         debug_assert_eq!(range.len(), out.len());
         let path = self.block_path(key);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                self.index().remove(key);
-                self.miss();
-                return Ok(false);
-            }
-            Err(err) => return Err(err),
+        let Some(block) = self.open_block(key, &path)? else {
+            self.miss();
+            return Ok(false);
         };
-        let mut prefix_buf = [0u8; MAX_PREFIX_LEN];
-        let got = read_at_most(&file, &mut prefix_buf, 0)?;
-        let prefix = match block_file::decode_prefix(key, &prefix_buf[..got]) {
-            Ok(prefix) if range.end <= prefix.data_len => prefix,
-            Ok(prefix) => {
-                let why = format!("read of {range:?} beyond its {} bytes", prefix.data_len);
-                self.drop_corrupt(key, &path, why);
-                self.miss();
-                return Ok(false);
-            }
-            Err(corrupt) => {
-                self.drop_corrupt(key, &path, corrupt);
-                self.miss();
-                return Ok(false);
-            }
-        };
+        let (file, prefix) = (&block.file, &block.prefix);
+        if range.end > prefix.data_len {
+            let why = format!("read of {range:?} beyond its {} bytes", prefix.data_len);
+            self.drop_corrupt(key, &path, why);
+            self.miss();
+            return Ok(false);
+        }
         let span = prefix.page_span(&range);
         let at = (prefix.len() + span.start) as u64;
         // Page-aligned reads (the usual case for sequential readers) land in `out` directly.
         let checked = if span == range {
-            read_at_most(&file, out, at)? == out.len()
-                && prefix.check_pages(span.start, out).is_ok()
+            read_at_most(file, out, at)? == out.len() && prefix.check_pages(span.start, out).is_ok()
         } else {
             let mut pages = vec![0u8; span.len()];
-            let ok = read_at_most(&file, &mut pages, at)? == pages.len()
+            let ok = read_at_most(file, &mut pages, at)? == pages.len()
                 && prefix.check_pages(span.start, &pages).is_ok();
             if ok {
                 out.copy_from_slice(&pages[range.start - span.start..range.end - span.start]);
@@ -180,8 +181,43 @@ impl DiskStore {
             self.miss();
             return Ok(false);
         }
-        self.record_hit(key, &file, block_file::file_len(prefix.data_len));
+        self.record_hit(key, file, block_file::file_len(prefix.data_len));
         Ok(true)
+    }
+
+    /// The block open with its header and page table checked, from the open-block cache or
+    /// freshly opened. `None` when absent or corrupt (then dropped).
+    fn open_block(&self, key: &BlockKey, path: &Path) -> io::Result<Option<Arc<OpenBlock>>> {
+        if let Some(block) = self.open_blocks().get(key) {
+            return Ok(Some(block.clone()));
+        }
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.index().remove(key);
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let mut prefix_buf = [0u8; MAX_PREFIX_LEN];
+        let got = read_at_most(&file, &mut prefix_buf, 0)?;
+        match block_file::decode_prefix(key, &prefix_buf[..got]) {
+            Ok(prefix) => {
+                let block = Arc::new(OpenBlock { file, prefix });
+                self.open_blocks().put(*key, block.clone());
+                Ok(Some(block))
+            }
+            Err(corrupt) => {
+                self.drop_corrupt(key, path, corrupt);
+                Ok(None)
+            }
+        }
+    }
+
+    fn open_blocks(&self) -> MutexGuard<'_, LruCache<BlockKey, Arc<OpenBlock>>> {
+        self.open_blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stores a block (idempotent), then evicts unpinned blocks while over budget. On a write
@@ -231,6 +267,7 @@ impl DiskStore {
     /// Deletes a block even if pinned (its pins remain and apply to a later put).
     pub fn remove(&self, key: &BlockKey) -> io::Result<()> {
         self.index().remove(key);
+        self.open_blocks().pop(key);
         remove_if_present(&self.block_path(key))
     }
 
@@ -244,6 +281,7 @@ impl DiskStore {
     /// Removes every unpinned block, including ones other processes wrote.
     pub fn clear(&self) -> io::Result<()> {
         self.index().pop_all_unpinned();
+        self.open_blocks().clear();
         let mut first_err = None;
         self.for_each_block_file(|key, entry| {
             if self.index().is_pinned(&key) {
@@ -308,6 +346,7 @@ impl DiskStore {
 
     fn drop_corrupt(&self, key: &BlockKey, path: &Path, why: impl std::fmt::Display) {
         self.index().remove(key);
+        self.open_blocks().pop(key);
         self.counters.corrupt_dropped.fetch_add(1, Relaxed);
         tracing::warn!(path = %path.display(), "dropping corrupt cached block: {why}");
         if let Err(err) = remove_if_present(path) {
@@ -364,6 +403,8 @@ impl DiskStore {
         let mut freed = 0;
         let mut first_err = None;
         for (key, size) in victims {
+            // Closing it lets the kernel free the unlinked file's space.
+            self.open_blocks().pop(&key);
             match remove_if_present(&self.block_path(&key)) {
                 Ok(()) => freed += size,
                 Err(err) => {
