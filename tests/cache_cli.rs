@@ -1,0 +1,721 @@
+//! `weavedrive preload|stat|cache` against the local test gateway, as separate processes on a
+//! real cache directory: what `preload` stores reads back byte-identical with no network, a
+//! preload killed with SIGKILL at any moment leaves a cache that is consistent and resumable,
+//! two processes can fill one cache dir at once, and `cache gc|clear` respect pins.
+//! Gateway request counts are the ground truth for "no network".
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use weavedrive_cache::store::block_file::{self, BlockKey};
+use weavedrive_cache::{Drive, DriveConfig, GatewayConfig, TxId};
+use weavedrive_testgw::{
+    BackgroundGateway, GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data,
+};
+
+const K: usize = 1024;
+const M: usize = 1024 * 1024;
+const CHUNK: usize = 256 * K;
+/// Longest any one command may take before the test gives up on it (and kills it).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A `weavedrive` child process, killed and reaped however the test ends (even on panic).
+/// Its output is drained by threads from the start, so it can never block on a full pipe.
+struct Proc {
+    child: Child,
+    what: String,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
+    pipe.map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    })
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, what: &str) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start weavedrive: {e}"));
+        Proc {
+            stdout: drain(child.stdout.take()),
+            stderr: drain(child.stderr.take()),
+            child,
+            what: what.to_owned(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status if it has exited (reaped), without waiting.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Waits (at most [`COMMAND_TIMEOUT`]) for it to exit and returns what it printed.
+    fn finish(mut self) -> Output {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.exited() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: still running after {COMMAND_TIMEOUT:?}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let collect = |h: Option<JoinHandle<Vec<u8>>>| h.map(|h| h.join().unwrap()).unwrap();
+        Output {
+            status,
+            stdout: collect(self.stdout.take()),
+            stderr: collect(self.stderr.take()),
+        }
+    }
+
+    /// SIGKILL (std's `kill` on Unix), then reap it so its pid is really gone. Returns the
+    /// status: it must have died of the signal, not finished on its own first.
+    fn sigkill(mut self) -> ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Once reaped, `kill` is a no-op (std remembers the status): no stray pid is signalled.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Fixture {
+    gateway: BackgroundGateway,
+    txs: Vec<(TxId, Bytes)>,
+    scratch: tempfile::TempDir,
+}
+
+fn tags(i: usize) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/octet-stream".into()),
+        ("Index".into(), i.to_string()),
+    ]
+}
+
+fn fixture(sizes: &[usize], options: GatewayOptions) -> Fixture {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 7);
+    let txs = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            let bytes = pseudo_random_data(100 + i as u64, size);
+            (data.add_tx(bytes.clone(), tags(i)), bytes)
+        })
+        .collect();
+    Fixture {
+        gateway: TestGateway::spawn_background(data, options).unwrap(),
+        txs,
+        scratch: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts success and returns stdout.
+fn ok(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {}",
+        output.status,
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// Every file under `<cache>/blocks`, sorted.
+fn block_files(cache: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(shards) = std::fs::read_dir(cache.join("blocks")) else {
+        return files;
+    };
+    for shard in shards.flatten() {
+        if let Ok(entries) = std::fs::read_dir(shard.path()) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every block file is whole and under its real name: `blocks/<2 hex>/<64 hex>`, decoding
+/// cleanly (the store's own checks), and holding data whose sha256 is its name. A crash must
+/// never leave anything else there. Returns how many blocks there are.
+fn assert_blocks_whole(cache: &Path, what: &str) -> usize {
+    let files = block_files(cache);
+    for path in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let shard = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let mut key: BlockKey = [0; 32];
+        assert!(
+            hex::decode_to_slice(name, &mut key).is_ok() && name.starts_with(shard),
+            "{what}: stray file {}",
+            path.display()
+        );
+        let raw = std::fs::read(path).unwrap();
+        let data = block_file::decode(&key, &raw).unwrap_or_else(|e| {
+            panic!(
+                "{what}: torn block {} ({} bytes): {e}",
+                path.display(),
+                raw.len()
+            )
+        });
+        assert!(
+            !data.is_empty() && data.len() <= CHUNK,
+            "{what}: {}",
+            path.display()
+        );
+        assert_eq!(
+            hex::encode(Sha256::digest(data)),
+            name,
+            "{what}: block {} does not hold its content",
+            path.display()
+        );
+    }
+    files.len()
+}
+
+fn tmp_files(cache: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(cache.join("tmp")) {
+        Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+impl Fixture {
+    fn url(&self) -> String {
+        self.gateway.url()
+    }
+
+    fn id(&self, n: usize) -> String {
+        self.txs[n].0.to_string()
+    }
+
+    fn cache_dir(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(name)
+    }
+
+    /// The binary with a clean environment: no gateway or cache dir from the caller's shell,
+    /// and a default cache location inside the scratch dir (never the real home).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weavedrive"));
+        cmd.env_remove("WEAVEDRIVE_GATEWAY")
+            .env_remove("WEAVEDRIVE_CACHE_DIR")
+            .env_remove("WEAVEDRIVE_LOG")
+            .env("XDG_CACHE_HOME", self.scratch.path().join("xdg"));
+        cmd
+    }
+
+    /// `weavedrive ARGS... --gateway URL --cache-dir CACHE` (preload, stat).
+    fn spawn(&self, cache: &Path, args: &[&str], what: &str) -> Proc {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .args(["--gateway", &self.url()])
+            .arg("--cache-dir")
+            .arg(cache);
+        Proc::spawn(cmd, what)
+    }
+
+    fn run(&self, cache: &Path, args: &[&str]) -> Output {
+        self.spawn(cache, args, &args.join(" ")).finish()
+    }
+
+    /// `weavedrive cache --gateway URL SUBCOMMAND...` with the cache dir from
+    /// WEAVEDRIVE_CACHE_DIR (the options of `cache` go before its subcommand).
+    fn cache_cmd(&self, cache: &Path, args: &[&str]) -> String {
+        let mut cmd = self.command();
+        cmd.env("WEAVEDRIVE_CACHE_DIR", cache)
+            .args(["cache", "--gateway", &self.url()])
+            .args(args);
+        let what = format!("cache {}", args.join(" "));
+        ok(&Proc::spawn(cmd, &what).finish(), &what)
+    }
+
+    fn preload(&self, cache: &Path, ids: &[String], extra: &[&str]) {
+        let mut args = vec!["preload", "-q"];
+        args.extend(ids.iter().map(String::as_str));
+        args.extend(extra);
+        let output = self.run(cache, &args);
+        let what = args.join(" ");
+        ok(&output, &what);
+        assert!(
+            output.stderr.is_empty() && output.stdout.is_empty(),
+            "preload -q printed: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+    }
+
+    /// `stat ID --json`, parsed.
+    fn stat(&self, cache: &Path, n: usize) -> Value {
+        let what = format!("stat {n} --json");
+        let stdout = ok(&self.run(cache, &["stat", &self.id(n), "--json"]), &what);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{what}: {e}: {stdout}"))
+    }
+
+    /// Waits until the gateway has had no new request for 100 ms.
+    fn wait_for_quiet_gateway(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = self.gateway.stats().requests();
+            std::thread::sleep(Duration::from_millis(100));
+            if self.gateway.stats().requests() == before {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the gateway never went quiet");
+        }
+    }
+
+    /// Reads transactions back through a `Drive` on `cache` (small memory tier, so the bytes
+    /// come from disk) and asserts they equal the source with not one gateway request.
+    fn assert_reads_back_offline(&self, cache: &Path, which: &[usize], what: &str) {
+        self.gateway.reset_stats();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let chunks_fetched = runtime.block_on(async {
+            let drive = Drive::new(DriveConfig {
+                gateway: GatewayConfig {
+                    gateways: vec![self.url()],
+                    retries: 0,
+                    ..GatewayConfig::default()
+                },
+                cache_dir: Some(cache.to_path_buf()),
+                disk_budget: 1 << 30,
+                memory_budget: 256 * K as u64,
+                ..DriveConfig::default()
+            })
+            .unwrap();
+            for &n in which {
+                let (id, bytes) = &self.txs[n];
+                let step = M as u64 + 7;
+                let mut offset = 0u64;
+                while offset < bytes.len() as u64 {
+                    let piece = drive
+                        .read_at(id, offset, step)
+                        .await
+                        .unwrap_or_else(|e| panic!("{what}: tx {n}: read at {offset} failed: {e}"));
+                    let end = offset as usize + piece.len();
+                    assert!(
+                        !piece.is_empty() && piece[..] == bytes[offset as usize..end],
+                        "{what}: tx {n}: wrong bytes at {offset} (+{})",
+                        piece.len()
+                    );
+                    offset = end as u64;
+                }
+            }
+            drive.stats().chunks_fetched
+        });
+        assert_eq!(chunks_fetched, 0, "{what}: chunks came from the network");
+        assert_eq!(
+            self.gateway.stats().requests(),
+            0,
+            "{what}: reading the cache went to the gateway: {:?}",
+            self.gateway.stats()
+        );
+    }
+}
+
+fn chunks(size: usize) -> u64 {
+    size.div_ceil(CHUNK) as u64
+}
+
+fn num(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} missing: {v}"))
+}
+
+fn flag(v: &Value, field: &str) -> bool {
+    v[field]
+        .as_bool()
+        .unwrap_or_else(|| panic!("{field} missing: {v}"))
+}
+
+/// The `cache ls` row of `id`; asserts there is exactly one.
+fn ls_row<'a>(ls: &'a str, id: &str) -> &'a str {
+    let rows: Vec<&str> = ls.lines().filter(|l| l.starts_with(id)).collect();
+    assert_eq!(rows.len(), 1, "{id} not listed exactly once:\n{ls}");
+    rows[0]
+}
+
+#[test]
+fn preload_fills_the_cache_and_stat_reports_it() {
+    let sizes = [3 * M + 5, 1000];
+    let fx = fixture(&sizes, GatewayOptions::default());
+    let cache = fx.cache_dir("cache");
+    fx.preload(&cache, &[fx.id(0)], &["--pin"]);
+    fx.preload(&cache, &[fx.id(1)], &[]);
+
+    let owner = TestWallet::fixed().address();
+    for (n, &size) in sizes.iter().enumerate() {
+        let info = fx.stat(&cache, n);
+        assert_eq!(info["id"], fx.id(n), "{info}");
+        assert_eq!(num(&info, "size"), size as u64, "{info}");
+        assert_eq!(num(&info, "format"), 2, "{info}");
+        assert_eq!(info["owner"], owner, "{info}");
+        let want_tags: Vec<Value> = tags(n)
+            .into_iter()
+            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+            .collect();
+        assert_eq!(info["tags"], Value::Array(want_tags), "{info}");
+        assert_eq!(num(&info, "chunks"), chunks(size), "{info}");
+        assert_eq!(num(&info, "chunks_cached"), chunks(size), "{info}");
+        assert_eq!(num(&info, "bytes_cached"), size as u64, "{info}");
+        assert_eq!(flag(&info, "pinned"), n == 0, "{info}");
+    }
+    assert!(fx.cache_dir("cache").join("pins").join(fx.id(0)).is_file());
+
+    let ls = fx.cache_cmd(&cache, &["ls"]);
+    let pinned = ls_row(&ls, &fx.id(0));
+    assert!(
+        pinned.contains("100.0%") && pinned.trim_end().ends_with("yes"),
+        "{ls}"
+    );
+    let unpinned = ls_row(&ls, &fx.id(1));
+    assert!(
+        unpinned.contains("100.0%") && !unpinned.trim_end().ends_with("yes"),
+        "{ls}"
+    );
+    assert!(ls.contains("2 transaction(s)"), "{ls}");
+    // 13 + 1 blocks, each whole and named by its hash; nothing left in tmp/.
+    assert_eq!(assert_blocks_whole(&cache, "after preload"), 14);
+    assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
+
+    // A second preload of cached data needs the network not at all (header from the cache).
+    fx.gateway.reset_stats();
+    fx.preload(&cache, &[fx.id(0), fx.id(1)], &[]);
+    assert_eq!(fx.gateway.stats().requests(), 0, "{:?}", fx.gateway.stats());
+
+    fx.assert_reads_back_offline(&cache, &[0, 1], "warm read");
+}
+
+#[test]
+fn killed_preload_leaves_a_usable_cache() {
+    // 257 chunks (the last two split the tail, per the standard layout). Each connection is capped at 8 MiB/s and the
+    // killed preload keeps 16 requests in flight (~128 MiB/s at most): polling every
+    // millisecond or so sees the block count climb a few blocks at a time.
+    let size = 64 * M + 1234;
+    let total = chunks(size);
+    let fx = fixture(
+        &[size],
+        GatewayOptions {
+            latency: Duration::from_millis(5),
+            bandwidth_per_connection: Some(8 << 20),
+            ..GatewayOptions::default()
+        },
+    );
+    let id = fx.id(0);
+    for (round, kill_after) in [3usize, 40, 150].into_iter().enumerate() {
+        let what = format!("round {round} (kill after {kill_after} blocks)");
+        let cache = fx.cache_dir(&format!("cache-{round}"));
+        let mut preload = fx.spawn(
+            &cache,
+            &["preload", &id, "-q", "--concurrency", "16"],
+            &format!("{what}: preload"),
+        );
+        let started = Instant::now();
+        loop {
+            if let Some(status) = preload.exited() {
+                panic!(
+                    "{what}: preload exited ({status}) before it could be killed: {}",
+                    text(&preload.finish().stderr)
+                );
+            }
+            if block_files(&cache).len() >= kill_after {
+                break;
+            }
+            assert!(
+                started.elapsed() < COMMAND_TIMEOUT,
+                "{what}: no progress: {} blocks",
+                block_files(&cache).len()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let pid = preload.pid();
+        let status = preload.sigkill();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{what}: preload was not killed but exited: {status}"
+        );
+        let on_disk = assert_blocks_whole(&cache, &format!("{what}: after the kill"));
+        assert!(on_disk >= kill_after, "{what}");
+        let left_in_tmp = tmp_files(&cache).len();
+        // What a writer killed mid-put leaves: a temp file named after its (dead) pid. The
+        // next process to open the store must remove it.
+        let planted = cache
+            .join("tmp")
+            .join(format!("{pid}-999999-00000000deadbeef"));
+        std::fs::write(&planted, vec![7u8; 100_000]).unwrap();
+
+        // stat works on the partial cache, offline, and reports it partial. (Requests the
+        // dead process sent may still be reaching the gateway: let them land first.)
+        fx.wait_for_quiet_gateway();
+        fx.gateway.reset_stats();
+        let info = fx.stat(&cache, 0);
+        assert_eq!(
+            fx.gateway.stats().requests(),
+            0,
+            "{what}: stat went online: {:?}: {info}",
+            fx.gateway.stats()
+        );
+        let (cached, bytes_cached) = (num(&info, "chunks_cached"), num(&info, "bytes_cached"));
+        assert_eq!(num(&info, "size"), size as u64, "{what}: {info}");
+        assert_eq!(num(&info, "chunks"), total, "{what}: {info}");
+        assert!(
+            0 < bytes_cached && bytes_cached < size as u64,
+            "{what}: not partial: {info}"
+        );
+        // A block is stored, then its hash recorded: only blocks whose writer died in between
+        // (at most one per request in flight) are on disk but unknown, so fetched again.
+        assert!(
+            cached <= on_disk as u64 && cached + 16 >= on_disk as u64,
+            "{what}: {on_disk} blocks on disk: {info}"
+        );
+        assert!(!flag(&info, "pinned"), "{what}: {info}");
+        assert!(
+            !planted.exists(),
+            "{what}: a dead writer's temp file survived"
+        );
+        eprintln!(
+            "{what}: killed at {:.2} s with {on_disk} blocks on disk, {cached} of {total} \
+             chunks recorded, {left_in_tmp} temp file(s) left",
+            started.elapsed().as_secs_f64()
+        );
+
+        // A fresh preload resumes: it fetches exactly the chunks the cache does not have.
+        fx.gateway.reset_stats();
+        fx.preload(&cache, std::slice::from_ref(&id), &[]);
+        assert_eq!(
+            fx.gateway.stats().chunk,
+            total - cached,
+            "{what}: resumed preload fetched the wrong number of chunks"
+        );
+        assert!(
+            tmp_files(&cache).is_empty(),
+            "{what}: leftovers in tmp/: {:?}",
+            tmp_files(&cache)
+        );
+        assert_eq!(
+            assert_blocks_whole(&cache, &format!("{what}: after resuming")) as u64,
+            total
+        );
+        let info = fx.stat(&cache, 0);
+        assert_eq!(num(&info, "chunks_cached"), total, "{what}: {info}");
+        assert_eq!(num(&info, "bytes_cached"), size as u64, "{what}: {info}");
+        fx.assert_reads_back_offline(&cache, &[0], &what);
+    }
+}
+
+#[test]
+fn two_processes_share_a_cache_dir() {
+    let sizes = [2 * M + 3, M + 7, 700 * K];
+    let fx = fixture(
+        &sizes,
+        GatewayOptions {
+            latency: Duration::from_millis(2),
+            ..GatewayOptions::default()
+        },
+    );
+    let cache = fx.cache_dir("shared");
+    let ids: Vec<String> = (0..3).map(|n| fx.id(n)).collect();
+    let forward: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let backward: Vec<&str> = forward.iter().rev().copied().collect();
+    let mut args_a = vec!["preload", "-q"];
+    args_a.extend(&forward);
+    let mut args_b = vec!["preload", "-q"];
+    args_b.extend(&backward);
+    let a = fx.spawn(&cache, &args_a, "preload forward");
+    let b = fx.spawn(&cache, &args_b, "preload backward");
+    let (a, b) = (a.finish(), b.finish());
+    ok(&a, "preload forward");
+    ok(&b, "preload backward");
+    let total: u64 = sizes.iter().map(|&s| chunks(s)).sum();
+    let fetched = fx.gateway.stats().chunk;
+    assert!(
+        (total..=2 * total).contains(&fetched),
+        "{fetched} chunk requests for {total} chunks"
+    );
+
+    // Each block once (content-addressed), all whole; no temp files.
+    assert_eq!(assert_blocks_whole(&cache, "shared") as u64, total);
+    assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
+    fx.assert_reads_back_offline(&cache, &[0, 1, 2], "shared cache");
+
+    let ls = fx.cache_cmd(&cache, &["ls"]);
+    for id in &ids {
+        assert!(ls_row(&ls, id).contains("100.0%"), "{ls}");
+    }
+    assert!(ls.contains("3 transaction(s)"), "{ls}");
+}
+
+#[test]
+fn gc_and_clear_respect_pins() {
+    let sizes = [M + 1, M + 2];
+    let fx = fixture(&sizes, GatewayOptions::default());
+    let cache = fx.cache_dir("cache");
+    let (a, b) = (fx.id(0), fx.id(1));
+    fx.preload(&cache, std::slice::from_ref(&a), &["--pin"]);
+    fx.preload(&cache, std::slice::from_ref(&b), &[]);
+    let cached = |n: usize| {
+        let info = fx.stat(&cache, n);
+        (num(&info, "chunks_cached"), flag(&info, "pinned"))
+    };
+    assert_eq!(cached(0), (5, true));
+    assert_eq!(cached(1), (5, false));
+
+    let gc = fx.cache_cmd(&cache, &["gc", "--to", "0"]);
+    // B's 5 blocks: 1 MiB + 2 bytes of data plus 5 headers.
+    assert!(gc.starts_with("freed 1.0 MiB"), "{gc}");
+    assert_eq!(cached(0), (5, true), "gc evicted a pinned tx");
+    assert_eq!(cached(1), (0, false), "gc --to 0 kept unpinned blocks");
+    assert_eq!(block_files(&cache).len(), 5);
+    // B's blocks come back on demand.
+    fx.preload(&cache, std::slice::from_ref(&b), &[]);
+    assert_eq!(cached(1), (5, false));
+
+    fx.cache_cmd(&cache, &["clear"]);
+    assert_eq!(cached(0), (5, true), "clear removed a pinned tx");
+    let ls = fx.cache_cmd(&cache, &["ls"]);
+    assert!(!ls.contains(&b), "clear kept B's map: {ls}");
+    assert!(ls_row(&ls, &a).contains("100.0%"), "{ls}");
+    assert_eq!(block_files(&cache).len(), 5);
+
+    fx.cache_cmd(&cache, &["unpin", &a]);
+    assert!(!cache.join("pins").join(&a).exists(), "unpin left the pin");
+    fx.cache_cmd(&cache, &["clear"]);
+    assert!(block_files(&cache).is_empty(), "{:?}", block_files(&cache));
+    let ls = fx.cache_cmd(&cache, &["ls"]);
+    assert!(
+        ls.contains("0 transaction(s)") && !ls.contains(&a) && !ls.contains(&b),
+        "{ls}"
+    );
+    // Now A is known again only from the network, and nothing of it is cached.
+    assert_eq!(cached(0), (0, false));
+}
+
+#[test]
+fn human_sizes_and_bad_input() {
+    let fx = fixture(&[1000], GatewayOptions::default());
+    let cache = fx.cache_dir("cache");
+    let id = fx.id(0);
+
+    let output = fx.run(
+        &cache,
+        &[
+            "stat",
+            &id,
+            "--json",
+            "--disk-cache",
+            "20GiB",
+            "--memory-cache",
+            "1.5M",
+        ],
+    );
+    ok(&output, "--disk-cache 20GiB");
+    let output = fx.run(&cache, &["preload", &id, "-q", "--disk-cache", "512 MB"]);
+    ok(&output, "--disk-cache '512 MB'");
+
+    for (flag, value) in [
+        ("--disk-cache", "12parsecs"),
+        ("--memory-cache", "lots"),
+        ("--disk-cache", ""),
+    ] {
+        fx.gateway.reset_stats();
+        let output = fx.run(&cache, &["stat", &id, flag, value]);
+        let err = text(&output.stderr);
+        assert!(!output.status.success(), "{flag} {value:?} accepted");
+        assert!(
+            err.contains(flag) && err.contains(&format!("'{value}'")) && err.contains("size"),
+            "{flag} {value:?}: unclear error: {err}"
+        );
+        assert_eq!(fx.gateway.stats().requests(), 0);
+    }
+
+    for bad in ["not-an-id", "AAAA", "../../etc/passwd"] {
+        let output = fx.run(&cache, &["preload", bad]);
+        let err = text(&output.stderr);
+        assert!(!output.status.success(), "preload {bad} succeeded");
+        assert!(err.contains("invalid Arweave id"), "{bad}: {err}");
+        assert!(err.contains(bad), "{bad}: error does not name it: {err}");
+    }
+    assert_eq!(
+        fx.gateway.stats().requests(),
+        0,
+        "a bad id reached the network"
+    );
+
+    let missing = TxId([3; 32]).to_string();
+    for args in [
+        vec!["preload", &missing, "-q"],
+        vec!["stat", &missing, "--json"],
+    ] {
+        let output = fx.run(&cache, &args);
+        let err = text(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains("not found") && err.contains(&missing),
+            "{args:?}: {err}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}: printed to stdout");
+    }
+    assert!(
+        !cache.join("tx").join(&missing).exists(),
+        "an unknown id left an entry in the cache"
+    );
+    // The default cache location (here, under XDG_CACHE_HOME) was never touched.
+    assert!(!fx.scratch.path().join("xdg").exists());
+}
+
+/// The README and `--help` present the cache options as options of every cache command;
+/// people put them after the verb (`weavedrive cache ls --cache-dir DIR`) as with `stat`.
+#[test]
+fn cache_subcommands_take_options_after_the_verb() {
+    let fx = fixture(&[1000], GatewayOptions::default());
+    let cache = fx.cache_dir("cache");
+    fx.preload(&cache, &[fx.id(0)], &[]);
+    for args in [
+        &["cache", "ls"][..],
+        &["cache", "gc", "--to", "1GiB"],
+        &["cache", "unpin", &fx.id(0)],
+    ] {
+        let output = fx.run(&cache, args);
+        ok(&output, &args.join(" "));
+    }
+    let ls = text(&fx.run(&cache, &["cache", "ls"]).stdout);
+    assert!(ls_row(&ls, &fx.id(0)).contains("100.0%"), "{ls}");
+}
