@@ -146,13 +146,16 @@ fn map_header(data_size: u64, end_offset: u64, chunks: u64) -> [u8; HEADER_LEN a
 /// The `tx/` directory of a disk cache.
 pub struct TxMapStore {
     dir: PathBuf,
+    tmp_dir: PathBuf,
 }
 
 impl TxMapStore {
     pub fn open(cache_dir: &Path) -> io::Result<Self> {
         let dir = cache_dir.join("tx");
+        let tmp_dir = cache_dir.join("tmp");
         std::fs::create_dir_all(&dir)?;
-        Ok(TxMapStore { dir })
+        std::fs::create_dir_all(&tmp_dir)?;
+        Ok(TxMapStore { dir, tmp_dir })
     }
 
     fn tx_dir(&self, id: &TxId) -> PathBuf {
@@ -193,13 +196,15 @@ impl TxMapStore {
         if let Some(loc) = &location {
             let chunks = data_chunk_ranges(loc.data_size).len();
             let map_header = map_header(loc.data_size, loc.end_offset, chunks as u64);
-            create_no_replace(&dir.join("map.bin"), |file| {
+            create_no_replace(&self.tmp_dir, &dir.join("map.bin"), |file| {
                 file.write_all_at(&map_header, 0)?;
                 file.set_len(record_offset(chunks))
             })?;
         }
         let json = serde_json::to_vec(&header.to_json()).map_err(io::Error::other)?;
-        create_no_replace(&dir.join("header.json"), |file| file.write_all_at(&json, 0))?;
+        create_no_replace(&self.tmp_dir, &dir.join("header.json"), |file| {
+            file.write_all_at(&json, 0)
+        })?;
         match self.load(&id)? {
             Some(record) => Ok(record),
             // What is on disk is not this tx (corrupt): serve from memory this time.
@@ -265,13 +270,20 @@ fn read_map(dir: &Path, header: TxHeader) -> io::Result<Option<TxRecord>> {
 }
 
 /// Writes a file under a temporary name, then hard-links it into place: atomic, and an
-/// existing file (maybe holding another process's records) is kept, not replaced.
-fn create_no_replace(path: &Path, fill: impl FnOnce(&File) -> io::Result<()>) -> io::Result<()> {
+/// existing file (maybe holding another process's records) is kept, not replaced. The temp
+/// file lives in the cache's `tmp/`, named `<pid>-...` like the block store's, so one left by
+/// a killed process is swept when the store next opens.
+fn create_no_replace(
+    tmp_dir: &Path,
+    path: &Path,
+    fill: impl FnOnce(&File) -> io::Result<()>,
+) -> io::Result<()> {
     if path.exists() {
         return Ok(());
     }
-    let dir = path.parent().expect("file in a directory");
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("{}-map-", std::process::id()))
+        .tempfile_in(tmp_dir)?;
     fill(temp.as_file())?;
     match std::fs::hard_link(temp.path(), path) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
