@@ -375,13 +375,20 @@ impl Drive {
         } else {
             None
         };
-        let record = match self.inner.maps.clone() {
-            Some(maps) => tokio::task::spawn_blocking(move || maps.create(header, location))
-                .await
-                .map_err(std::io::Error::other)??,
-            None => TxRecord::in_memory(header, location),
+        let Some(maps) = self.inner.maps.clone() else {
+            return Ok(Arc::new(TxRecord::in_memory(header, location)));
         };
-        Ok(Arc::new(record))
+        let fallback = header.clone();
+        let created = tokio::task::spawn_blocking(move || maps.create(header, location))
+            .await
+            .map_err(std::io::Error::other)?;
+        // A disk that cannot take the map (full, read-only) must not stop reads: this process
+        // keeps the map in memory and the network still serves.
+        Ok(Arc::new(created.unwrap_or_else(|e| {
+            Counters::add(&self.inner.counters.disk_write_errors, 1);
+            tracing::warn!(error = %e, tx = %fallback.id, "could not store chunk map on disk");
+            TxRecord::in_memory(fallback, location)
+        })))
     }
 
     async fn read_tx(
