@@ -397,18 +397,11 @@ impl Drive {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, DriveError> {
-        let Some(plan) = ReadPlan::new(tx, offset, len) else {
-            return Ok(self.read_inline(tx, offset, len));
+        let plan = match self.prepare(tx, offset, len) {
+            Prepared::Done(bytes) => return Ok(bytes),
+            Prepared::Plan(plan) => plan,
         };
-        // A read inside one chunk held in memory is a slice, not a copy.
-        if let [piece] = &plan.pieces[..]
-            && let Some(bytes) = tx
-                .known_hash(piece.index)
-                .and_then(|h| self.inner.memory.get(&h))
-        {
-            return Ok(bytes.slice(piece.within.clone()));
-        }
-        let (plan, out, missing) = if plan.all_in_memory(self, tx) {
+        let (plan, mut out, missing) = if plan.all_in_memory(self, tx) {
             let mut out = vec![0u8; plan.len];
             let missing = self.fill_local(tx, &plan, &mut out);
             (plan, out, missing)
@@ -423,7 +416,6 @@ impl Drive {
             .await
             .map_err(std::io::Error::other)?
         };
-        let mut out = out;
         self.fill_network(tx, &plan, &missing, &mut out).await?;
         Ok(Bytes::from(out))
     }
@@ -436,16 +428,10 @@ impl Drive {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, DriveError> {
-        let Some(plan) = ReadPlan::new(tx, offset, len) else {
-            return Ok(self.read_inline(tx, offset, len));
+        let plan = match self.prepare(tx, offset, len) {
+            Prepared::Done(bytes) => return Ok(bytes),
+            Prepared::Plan(plan) => plan,
         };
-        if let [piece] = &plan.pieces[..]
-            && let Some(bytes) = tx
-                .known_hash(piece.index)
-                .and_then(|h| self.inner.memory.get(&h))
-        {
-            return Ok(bytes.slice(piece.within.clone()));
-        }
         let mut out = vec![0u8; plan.len];
         let missing = self.fill_local(tx, &plan, &mut out);
         if !missing.is_empty() {
@@ -453,6 +439,22 @@ impl Drive {
                 .block_on(self.fill_network(tx, &plan, &missing, &mut out))?;
         }
         Ok(Bytes::from(out))
+    }
+
+    /// Answers reads that need no chunk I/O at once: format-1 data, reads past the end, and
+    /// a read inside one chunk held in memory (a slice, not a copy).
+    fn prepare(&self, tx: &TxRecord, offset: u64, len: u64) -> Prepared {
+        let Some(plan) = ReadPlan::new(tx, offset, len) else {
+            return Prepared::Done(self.read_inline(tx, offset, len));
+        };
+        if let [piece] = &plan.pieces[..]
+            && let Some(bytes) = tx
+                .known_hash(piece.index)
+                .and_then(|h| self.inner.memory.get(&h))
+        {
+            return Prepared::Done(bytes.slice(piece.within.clone()));
+        }
+        Prepared::Plan(plan)
     }
 
     /// Format-1 data sits in the (signature-verified) header; empty data has nothing.
@@ -626,6 +628,11 @@ impl Drive {
             });
         }
     }
+}
+
+enum Prepared {
+    Done(Bytes),
+    Plan(ReadPlan),
 }
 
 /// A read split into the chunks it touches.
