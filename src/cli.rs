@@ -1,8 +1,10 @@
 //! Command-line interface definition.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use weavedrive_cache::TxId;
 
 use crate::cache_args::CacheArgs;
@@ -90,4 +92,130 @@ pub enum Command {
         #[arg(long)]
         serve: bool,
     },
+}
+
+/// Parses the process arguments, letting ids that start with `-` through (see
+/// [`hyphen_ids_to_positionals`]).
+pub fn parse() -> Cli {
+    Cli::parse_from(hyphen_ids_to_positionals(std::env::args_os().collect()))
+}
+
+/// One id in 64 starts with `-`, and clap would read `-Zabc...` as flags. Such arguments (not
+/// values of an option) are moved behind a `--`, where clap takes them as positionals, in
+/// order. No option name is 43 base64url characters, so nothing else is touched.
+pub fn hyphen_ids_to_positionals(args: Vec<OsString>) -> Vec<OsString> {
+    let takes_value = value_options(&Cli::command());
+    let (mut kept, mut ids) = (Vec::with_capacity(args.len()), Vec::new());
+    let mut value_next = false;
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            kept.push(arg);
+            kept.extend(iter.by_ref());
+            break;
+        }
+        let text = arg.to_string_lossy();
+        if !value_next && text.starts_with('-') && text.parse::<TxId>().is_ok() {
+            ids.push(arg);
+            continue;
+        }
+        value_next = !text.contains('=') && takes_value.contains(text.as_ref());
+        kept.push(arg);
+    }
+    if !ids.is_empty() {
+        if !kept.iter().any(|a| a == "--") {
+            kept.push("--".into());
+        }
+        kept.extend(ids);
+    }
+    kept
+}
+
+/// `--flag` and `-f` spellings of every option that takes a value, in any subcommand.
+fn value_options(command: &clap::Command) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for arg in command.get_arguments() {
+        if arg.get_action().takes_values() && !arg.is_positional() {
+            names.extend(arg.get_long().map(|l| format!("--{l}")));
+            names.extend(arg.get_short().map(|c| format!("-{c}")));
+        }
+    }
+    for sub in command.get_subcommands() {
+        names.extend(value_options(sub));
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quarter of all ids start with `-` or `_`; `-Z...` must parse as an id, not a flag.
+    #[test]
+    fn ids_may_start_with_a_hyphen() {
+        let id = format!("-{}", &TxId([0x55; 32]).to_string()[1..]);
+        assert!(id.parse::<TxId>().is_ok());
+        for args in [
+            vec!["weavedrive", "get", &id, "-o", "out.bin"],
+            vec!["weavedrive", "get", "-o", "out.bin", &id],
+            vec!["weavedrive", "stat", &id, "--json"],
+            vec!["weavedrive", "preload", &id, &id, "--pin"],
+            vec!["weavedrive", "cache", "unpin", &id, "--cache-dir", "d"],
+        ] {
+            let args = hyphen_ids_to_positionals(args.into_iter().map(Into::into).collect());
+            let parsed = Cli::try_parse_from(&args);
+            assert!(parsed.is_ok(), "{args:?}: {}", parsed.err().unwrap());
+        }
+        let args = ["weavedrive", "get", &id, "-o", "x"]
+            .map(OsString::from)
+            .to_vec();
+        let Command::Get {
+            id: got, output, ..
+        } = Cli::try_parse_from(hyphen_ids_to_positionals(args))
+            .unwrap()
+            .command
+        else {
+            panic!("not get")
+        };
+        assert_eq!(got.to_string(), id);
+        assert_eq!(output.unwrap(), std::path::PathBuf::from("x"));
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(OsString::from).collect();
+        hyphen_ids_to_positionals(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn only_hyphen_ids_outside_option_values_move() {
+        let id = format!("-{}", &TxId([0x55; 32]).to_string()[1..]);
+        let plain = TxId([1; 32]).to_string();
+        assert_eq!(
+            rewrite(&["w", "get", &plain, "-o", "x"]),
+            ["w", "get", &plain, "-o", "x"]
+        );
+        assert_eq!(
+            rewrite(&["w", "preload", &id, &plain, "--pin"]),
+            ["w", "preload", &plain, "--pin", "--", &id]
+        );
+        // A value of an option stays where it is, even if it looks like an id.
+        assert_eq!(
+            rewrite(&["w", "get", &plain, "-o", &id]),
+            ["w", "get", &plain, "-o", &id]
+        );
+        assert_eq!(
+            rewrite(&["w", "get", "--output", &id, &id]),
+            ["w", "get", "--output", &id, "--", &id]
+        );
+        // After an existing `--`, nothing is touched.
+        assert_eq!(rewrite(&["w", "get", "--", &id]), ["w", "get", "--", &id]);
+    }
 }

@@ -5,15 +5,13 @@ mod cli;
 mod commands;
 mod gateway_args;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     // Die quietly on a closed pipe (`weavedrive get ID | head`), like other Unix tools.
     // SAFETY: restoring the default disposition before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
