@@ -10,6 +10,11 @@ log "test dependencies"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
+# fuse3 brings fusermount3, which non-root users need to unmount; the tests mount as root
+# with /dev/fuse directly, so a failed install is only a warning.
+if ! command -v fusermount3 >/dev/null; then
+  { apt-get update -qq && apt-get install -y -qq fuse3; } || echo "warning: could not install fuse3"
+fi
 if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave ]; then
   (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -77,6 +77,31 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Mount the drive read-only: `<MOUNTPOINT>/data/<id>` is the data of transaction `<id>`,
+    /// `<MOUNTPOINT>/tx/<id>` its header as JSON. Serves until Ctrl-C, SIGTERM or unmount.
+    Mount {
+        mountpoint: PathBuf,
+        /// Run in the background (log in the cache dir) and return once mounted.
+        #[arg(long)]
+        daemon: bool,
+        /// Let other users read the mount.
+        #[arg(long)]
+        allow_other: bool,
+        /// FUSE worker threads.
+        #[arg(long, default_value_t = 8)]
+        threads: usize,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Unmount a weavedrive mount (also one left stale by a killed process).
+    Unmount {
+        mountpoint: PathBuf,
+        /// Detach now even if files are open; the kernel finishes when they close.
+        #[arg(long)]
+        lazy: bool,
+    },
     /// Offline demo: start the embedded local gateway with sample data and fetch and verify it.
     Demo {
         /// Size of the large sample transaction, in MiB.

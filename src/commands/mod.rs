@@ -3,6 +3,7 @@
 mod cache;
 mod demo;
 mod get;
+mod mount;
 mod preload;
 mod stat;
 
@@ -50,6 +51,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let drive = Drive::new(cache.drive_config(&gateway))?;
             cache::run(&drive, command, cache.disk_cache).await
         }),
+        Command::Mount {
+            mountpoint,
+            daemon,
+            allow_other,
+            threads,
+            gateway,
+            cache,
+        } => {
+            if daemon {
+                return mount::daemonize(&mountpoint, &cache.dir().join("mount.log"));
+            }
+            let options = weavedrive_fuse::MountOptions {
+                allow_other,
+                threads,
+            };
+            mount::run(
+                &runtime,
+                &mountpoint,
+                cache.drive_config(&gateway),
+                &options,
+            )
+        }
+        Command::Unmount { mountpoint, lazy } => mount::unmount(&mountpoint, lazy),
         Command::Demo {
             large_mib,
             latency_ms,

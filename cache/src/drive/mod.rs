@@ -121,6 +121,19 @@ impl Drive {
         self.read_tx(&tx, offset, len).await
     }
 
+    /// The authenticated header (cheap once the transaction is known: no cache scan).
+    pub async fn header(&self, id: &TxId) -> Result<crate::arweave::TxHeader, DriveError> {
+        Ok(self.tx(id).await?.header.clone())
+    }
+
+    /// Ids with a cached header and chunk map (no network, no per-chunk checks).
+    pub fn cached_ids(&self) -> Result<Vec<TxId>, DriveError> {
+        match &self.inner.maps {
+            Some(maps) => Ok(maps.list()?),
+            None => Ok(self.inner.txs.lock().unwrap().keys().copied().collect()),
+        }
+    }
+
     pub async fn stat(&self, id: &TxId) -> Result<TxInfo, DriveError> {
         let tx = self.tx(id).await?;
         Ok(self.info(&tx))

@@ -1,0 +1,408 @@
+//! The FUSE filesystem: a thin translation from kernel requests to `Drive` calls. Names and
+//! numbers here; what to fetch, verify, keep or prefetch is the Drive's business.
+//!
+//! ```text
+//! /data/<id>   the transaction's data, read-only, size = data_size
+//! /tx/<id>     its authenticated header as JSON (plus the owner's address)
+//! ```
+//! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
+//! is ENOENT without touching the network. Directory listings show what is cached.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyXattr,
+    Request,
+};
+use weavedrive_cache::arweave::TxHeader;
+use weavedrive_cache::{Drive, DriveError, FileHandle, TxId};
+
+use crate::inodes::{DATA_DIR, Inodes, Node, ROOT, TX_DIR};
+
+/// Data under an id never changes: the kernel may keep names and attributes for a long time.
+const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Directory listings grow as things are cached.
+const DIR_TTL: Duration = Duration::from_secs(1);
+/// Largest kernel read request and read-ahead we ask for.
+const MAX_IO: u32 = 1 << 20;
+
+pub struct WeaveFs {
+    drive: Drive,
+    runtime: tokio::runtime::Handle,
+    inodes: Inodes,
+    handles: Mutex<HashMap<u64, Arc<FileHandle>>>,
+    next_handle: AtomicU64,
+    headers: Mutex<HashMap<TxId, Bytes>>,
+    uid: u32,
+    gid: u32,
+    mounted_at: SystemTime,
+}
+
+impl WeaveFs {
+    /// `runtime` runs the Drive's network work; FUSE threads block on it only for misses.
+    pub fn new(drive: Drive, runtime: tokio::runtime::Handle) -> Self {
+        WeaveFs {
+            drive,
+            runtime,
+            inodes: Inodes::default(),
+            handles: Mutex::default(),
+            next_handle: AtomicU64::new(1),
+            headers: Mutex::default(),
+            // SAFETY: getuid/getgid cannot fail.
+            uid: unsafe { libc::getuid() },
+            gid: unsafe { libc::getgid() },
+            mounted_at: SystemTime::now(),
+        }
+    }
+
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+
+    fn attr(&self, ino: u64, kind: FileType, size: u64) -> FileAttr {
+        FileAttr {
+            ino: INodeNo(ino),
+            size,
+            blocks: size.div_ceil(512),
+            atime: self.mounted_at,
+            mtime: self.mounted_at,
+            ctime: self.mounted_at,
+            crtime: self.mounted_at,
+            kind,
+            perm: if kind == FileType::Directory {
+                0o555
+            } else {
+                0o444
+            },
+            nlink: if kind == FileType::Directory { 2 } else { 1 },
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            flags: 0,
+            // A hint to readers: big reads suit us (a chunk is 256 KiB).
+            blksize: 256 * 1024,
+        }
+    }
+
+    /// Attributes and TTL of a node, fetching its header if needed.
+    fn node_attr(&self, ino: u64, node: Node) -> Result<(FileAttr, Duration), Errno> {
+        Ok(match node {
+            Node::Root | Node::DataDir | Node::TxDir => {
+                (self.attr(ino, FileType::Directory, 0), DIR_TTL)
+            }
+            Node::Data(id) => {
+                let header = self.header(&id)?;
+                (
+                    self.attr(ino, FileType::RegularFile, header.data_size),
+                    IMMUTABLE_TTL,
+                )
+            }
+            Node::TxJson(id) => {
+                let json = self.header_json(&id)?;
+                (
+                    self.attr(ino, FileType::RegularFile, json.len() as u64),
+                    IMMUTABLE_TTL,
+                )
+            }
+        })
+    }
+
+    fn header(&self, id: &TxId) -> Result<TxHeader, Errno> {
+        self.block_on(self.drive.header(id)).map_err(errno)
+    }
+
+    /// `/tx/<id>`: the header as gateways serve it, plus the owner's address, pretty printed.
+    fn header_json(&self, id: &TxId) -> Result<Bytes, Errno> {
+        if let Some(json) = self.headers.lock().unwrap().get(id) {
+            return Ok(json.clone());
+        }
+        let header = self.header(id)?;
+        let mut value = header.to_json();
+        value["owner_address"] = header.owner_address().into();
+        let mut text = serde_json::to_vec_pretty(&value).map_err(|_| Errno::EIO)?;
+        text.push(b'\n');
+        let json = Bytes::from(text);
+        self.headers.lock().unwrap().insert(*id, json.clone());
+        Ok(json)
+    }
+
+    fn child(&self, parent: Node, name: &OsStr) -> Result<Node, Errno> {
+        let name = name.to_str().ok_or(Errno::ENOENT)?;
+        match parent {
+            Node::Root => match name {
+                "data" => Ok(Node::DataDir),
+                "tx" => Ok(Node::TxDir),
+                _ => Err(Errno::ENOENT),
+            },
+            // Not an id: no such file, and no reason to ask the network.
+            Node::DataDir => name.parse().map(Node::Data).map_err(|_| Errno::ENOENT),
+            Node::TxDir => name.parse().map(Node::TxJson).map_err(|_| Errno::ENOENT),
+            Node::Data(_) | Node::TxJson(_) => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn dir_entries(&self, node: Node) -> Result<Vec<(u64, FileType, String)>, Errno> {
+        let mut entries = vec![
+            (self.inodes.ino(node), FileType::Directory, ".".to_string()),
+            (ROOT, FileType::Directory, "..".to_string()),
+        ];
+        match node {
+            Node::Root => {
+                entries.push((DATA_DIR, FileType::Directory, "data".into()));
+                entries.push((TX_DIR, FileType::Directory, "tx".into()));
+            }
+            Node::DataDir | Node::TxDir => {
+                let ids = self.drive.cached_ids().map_err(errno)?;
+                for id in ids {
+                    let child = if node == Node::DataDir {
+                        Node::Data(id)
+                    } else {
+                        Node::TxJson(id)
+                    };
+                    entries.push((
+                        self.inodes.ino(child),
+                        FileType::RegularFile,
+                        id.to_string(),
+                    ));
+                }
+            }
+            Node::Data(_) | Node::TxJson(_) => return Err(Errno::ENOTDIR),
+        }
+        Ok(entries)
+    }
+
+    fn open_handle(&self, id: &TxId) -> Result<Arc<FileHandle>, Errno> {
+        Ok(Arc::new(self.block_on(self.drive.open(id)).map_err(errno)?))
+    }
+}
+
+fn errno(error: DriveError) -> Errno {
+    if !error.is_not_found() {
+        tracing::warn!(%error, "read failed");
+    }
+    Errno::from_i32(error.errno())
+}
+
+impl Filesystem for WeaveFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Large reads mean fewer round trips through the kernel; take what it allows.
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
+            let _ = config.set_max_readahead(max);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let result = self
+            .inodes
+            .node(parent.0)
+            .ok_or(Errno::ENOENT)
+            .and_then(|parent| self.child(parent, name))
+            .and_then(|node| {
+                let ino = self.inodes.ino(node);
+                self.node_attr(ino, node)
+            });
+        match result {
+            Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: Option<fuser::FileHandle>,
+        reply: ReplyAttr,
+    ) {
+        match self
+            .inodes
+            .node(ino.0)
+            .ok_or(Errno::ENOENT)
+            .and_then(|n| self.node_attr(ino.0, n))
+        {
+            Ok((attr, ttl)) => reply.attr(&ttl, &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY {
+            return reply.error(Errno::EROFS);
+        }
+        match self.inodes.node(ino.0) {
+            Some(Node::Data(id)) => match self.open_handle(&id) {
+                Ok(handle) => {
+                    let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+                    self.handles.lock().unwrap().insert(fh, handle);
+                    // Immutable data: let the page cache keep it across opens.
+                    reply.opened(fuser::FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+                }
+                Err(e) => reply.error(e),
+            },
+            Some(Node::TxJson(_)) => {
+                reply.opened(fuser::FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE)
+            }
+            Some(_) => reply.error(Errno::EISDIR),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: fuser::FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let result = match self.inodes.node(ino.0) {
+            Some(Node::Data(id)) => {
+                let handle = self.handles.lock().unwrap().get(&fh.0).cloned();
+                let handle = match handle {
+                    Some(handle) => Ok(handle),
+                    None => self.open_handle(&id),
+                };
+                handle.and_then(|h| h.read_at_blocking(offset, size as u64).map_err(errno))
+            }
+            Some(Node::TxJson(id)) => self.header_json(&id).map(|json| {
+                let start = (offset as usize).min(json.len());
+                let end = start.saturating_add(size as usize).min(json.len());
+                json.slice(start..end)
+            }),
+            Some(_) => Err(Errno::EISDIR),
+            None => Err(Errno::ENOENT),
+        };
+        match result {
+            Ok(bytes) => reply.data(&bytes),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: fuser::FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.handles.lock().unwrap().remove(&fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.inodes.node(ino.0) {
+            Some(Node::Root | Node::DataDir | Node::TxDir) => {
+                reply.opened(fuser::FileHandle(0), FopenFlags::empty())
+            }
+            Some(_) => reply.error(Errno::ENOTDIR),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: fuser::FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let entries = self
+            .inodes
+            .node(ino.0)
+            .ok_or(Errno::ENOENT)
+            .and_then(|n| self.dir_entries(n));
+        match entries {
+            Ok(entries) => {
+                for (i, (ino, kind, name)) in entries.into_iter().enumerate().skip(offset as usize)
+                {
+                    if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: fuser::FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing is ever written, so there is nothing to flush.
+        reply.ok();
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        match self.inodes.node(ino.0) {
+            None => reply.error(Errno::ENOENT),
+            Some(_) if mask.contains(AccessFlags::W_OK) => reply.error(Errno::EROFS),
+            Some(_) => reply.ok(),
+        }
+    }
+
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::NO_XATTR);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0)
+        } else {
+            reply.data(&[])
+        }
+    }
+
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: fuser::FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let stats = self.drive.stats();
+        let used = stats.disk.map(|d| d.bytes).unwrap_or(stats.memory.bytes);
+        let files = self
+            .drive
+            .cached_ids()
+            .map(|ids| ids.len() as u64)
+            .unwrap_or(0);
+        // Read-only: nothing free. Sizes in 4 KiB blocks.
+        reply.statfs(used.div_ceil(4096), 0, 0, files, 0, 4096, 255, 4096);
+    }
+}
