@@ -102,7 +102,8 @@ pub enum Command {
         #[arg(long)]
         lazy: bool,
     },
-    /// Offline demo: start the embedded local gateway with sample data and fetch and verify it.
+    /// Offline demo: the embedded local gateway with sample data, fetched and verified, then
+    /// mounted and read back; serves until Ctrl-C.
     Demo {
         /// Size of the large sample transaction, in MiB.
         #[arg(long, default_value_t = 300)]
@@ -113,9 +114,12 @@ pub enum Command {
         /// ... and a bandwidth cap per connection (MiB/s).
         #[arg(long)]
         bandwidth_mib: Option<u64>,
-        /// Keep the gateway running (until Ctrl-C) after the checks, to try other commands.
+        /// Mount here instead of a temporary directory.
         #[arg(long)]
-        serve: bool,
+        mountpoint: Option<PathBuf>,
+        /// Exit after the checks instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
     },
 }
 

@@ -1,7 +1,9 @@
 //! `weavedrive demo`: an offline tour. Starts the embedded local gateway with sample data
-//! (real signed headers, real chunk proofs), then fetches and verifies every sample through
-//! the same code path as `weavedrive get`, and shows what to try next.
+//! (real signed headers, real chunk proofs), fetches and verifies every sample through the
+//! same code path as `weavedrive get`, mounts the drive, reads every sample back through the
+//! mount, and serves it until Ctrl-C with suggestions of what to try.
 
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,14 +15,20 @@ use tokio::io::AsyncWrite;
 use weavedrive_cache::{GatewayClient, TxId};
 use weavedrive_testgw::{GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data};
 
+use weavedrive_cache::{Drive, DriveConfig};
+
 use super::get::fetch_into;
+use super::mount;
 use crate::gateway_args::GatewayArgs;
 
 pub struct DemoOptions {
     pub large_mib: u64,
     pub latency_ms: u64,
     pub bandwidth_mib: Option<u64>,
-    pub serve: bool,
+    /// Where to mount (default: a temporary directory).
+    pub mountpoint: Option<PathBuf>,
+    /// Check and exit instead of serving until Ctrl-C.
+    pub exit: bool,
 }
 
 struct Sample {
@@ -125,7 +133,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             sink.bytes as f64 / secs / (1024.0 * 1024.0),
         );
     }
-    let hello = &samples[0].id;
     println!(
         "\nEvery byte above was checked against its transaction's Merkle root, itself covered by\n\
          the RSA-PSS signature that the transaction id commits to."
@@ -133,21 +140,154 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if failures > 0 {
         anyhow::bail!("{failures} sample(s) failed verification");
     }
-    if opts.serve {
-        println!(
-            "\nThe gateway stays up until Ctrl-C. Try, in another shell:\n  \
-             weavedrive get {hello} --gateway {url}\n  \
-             curl -s {url}/tx/{hello} | head -c 300; echo\n  \
-             curl -s {url}/tx/{hello}/offset; echo"
-        );
-        tokio::signal::ctrl_c().await?;
-        eprintln!("stopping");
-    } else {
-        println!(
-            "\nRun `weavedrive demo --serve` to keep the gateway up and try `weavedrive get` on it."
-        );
+    let hello = samples[0].id;
+    match mount_and_check(&opts, &url, &samples).await {
+        Ok(()) => {}
+        Err(MountFailure::Unavailable(why)) => {
+            println!("\n(no mount: {why})");
+            if !opts.exit {
+                println!(
+                    "The gateway stays up until Ctrl-C. Try, in another shell:\n  \
+                     weavedrive get {hello} --gateway {url}\n  \
+                     curl -s {url}/tx/{hello}/offset; echo"
+                );
+                tokio::signal::ctrl_c().await?;
+            }
+        }
+        Err(MountFailure::Failed(e)) => return Err(e),
     }
     gateway.shutdown().await;
+    Ok(())
+}
+
+enum MountFailure {
+    /// This machine cannot mount (no /dev/fuse, not root and no fusermount3): not an error.
+    Unavailable(String),
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for MountFailure {
+    fn from(e: E) -> Self {
+        MountFailure::Failed(e.into())
+    }
+}
+
+fn can_mount() -> Result<(), String> {
+    if !Path::new("/dev/fuse").exists() {
+        return Err("/dev/fuse is missing".into());
+    }
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let helper = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("fusermount3").exists()));
+    if !root && !helper {
+        return Err("not root and fusermount3 is not installed (apt-get install fuse3)".into());
+    }
+    Ok(())
+}
+
+/// Mounts the demo gateway's data, reads every sample back through the mount and checks its
+/// sha256, then (unless `--exit`) serves until Ctrl-C.
+async fn mount_and_check(
+    opts: &DemoOptions,
+    url: &str,
+    samples: &[Sample],
+) -> Result<(), MountFailure> {
+    can_mount().map_err(MountFailure::Unavailable)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("weavedrive-demo-")
+        .tempdir()?;
+    let mountpoint = match &opts.mountpoint {
+        Some(path) => path.clone(),
+        None => {
+            let path = scratch.path().join("mnt");
+            std::fs::create_dir(&path)?;
+            path
+        }
+    };
+    mount::prepare_mountpoint(&mountpoint)?;
+    let drive = Drive::new(DriveConfig {
+        gateway: GatewayArgs {
+            gateways: vec![url.to_string()],
+            ..GatewayArgs::defaults()
+        }
+        .config(),
+        cache_dir: Some(scratch.path().join("cache")),
+        ..DriveConfig::default()
+    })?;
+    let session = weavedrive_fuse::mount(
+        drive,
+        &mountpoint,
+        &weavedrive_fuse::MountOptions::default(),
+    )?;
+    println!(
+        "\nMounted at {}; reading every sample back through it:",
+        mountpoint.display()
+    );
+    let checks = {
+        let (mountpoint, expected) = (
+            mountpoint.clone(),
+            samples
+                .iter()
+                .map(|s| (s.name.clone(), s.id, Sha256::digest(&s.data)))
+                .collect::<Vec<_>>(),
+        );
+        // File reads through our own mount: off the runtime, whose threads serve them.
+        tokio::task::spawn_blocking(move || {
+            expected
+                .into_iter()
+                .map(|(name, id, want)| {
+                    let path = mountpoint.join("data").join(id.to_string());
+                    let started = Instant::now();
+                    let got =
+                        std::fs::read(&path).map(|bytes| (Sha256::digest(&bytes), bytes.len()));
+                    (name, path, want, got, started.elapsed())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?
+    };
+    let mut failures = 0;
+    for (name, path, want, got, took) in &checks {
+        let status = match got {
+            Ok((digest, _)) if digest == want => "ok  sha256 matches".to_string(),
+            Ok(_) => "MISMATCH".to_string(),
+            Err(e) => format!("FAILED: {e}"),
+        };
+        failures += usize::from(!status.starts_with("ok"));
+        println!(
+            "  {name:<20} {:>8.1} ms  {status}  {}",
+            took.as_secs_f64() * 1000.0,
+            path.display()
+        );
+    }
+    if failures > 0 {
+        let _ = mount::finish(session, &mountpoint);
+        return Err(MountFailure::Failed(anyhow::anyhow!(
+            "{failures} sample(s) read wrong through the mount"
+        )));
+    }
+    let hello = mountpoint.join("data").join(samples[0].id.to_string());
+    let big = mountpoint
+        .join("data")
+        .join(samples.last().expect("samples").id.to_string());
+    let tx = mountpoint.join("tx").join(samples[0].id.to_string());
+    if !opts.exit {
+        println!(
+            "\nThe drive stays mounted until Ctrl-C. Try, in another shell:\n  \
+             ls -l {data}\n  \
+             cat {hello}\n  \
+             cat {tx}\n  \
+             sha256sum {big}\n  \
+             python3 -c 'import mmap,sys; f=open(sys.argv[1],\"rb\"); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ); print(len(m), m[:16].hex())' {big}",
+            data = mountpoint.join("data").display(),
+            hello = hello.display(),
+            tx = tx.display(),
+            big = big.display(),
+        );
+        mount::wait_for_stop(&session).await?;
+    }
+    mount::finish(session, &mountpoint)?;
     Ok(())
 }
 

@@ -78,12 +78,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             large_mib,
             latency_ms,
             bandwidth_mib,
-            serve,
+            mountpoint,
+            exit,
         } => runtime.block_on(demo::run(demo::DemoOptions {
             large_mib,
             latency_ms,
             bandwidth_mib,
-            serve,
+            mountpoint,
+            exit,
         })),
     }
 }

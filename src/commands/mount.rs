@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use fuser::BackgroundSession;
 use weavedrive_cache::{Drive, DriveConfig};
 use weavedrive_fuse::MountOptions;
 
@@ -25,31 +26,34 @@ pub fn run(
         mountpoint.display(),
         mountpoint.display()
     );
-    runtime.block_on(async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut ended = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
-                _ = ended.tick() => if session.guard.is_finished() { break },
-            }
+    runtime.block_on(wait_for_stop(&session))?;
+    finish(session, mountpoint)
+}
+
+/// Returns on Ctrl-C, SIGTERM, or when the filesystem was unmounted from outside.
+pub async fn wait_for_stop(session: &BackgroundSession) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut ended = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
+            _ = ended.tick() => if session.guard.is_finished() { return Ok(()) },
         }
-        anyhow::Ok(())
-    })?;
+    }
+}
+
+/// Unmounts (unless already unmounted from outside) and ends the session. Files still open
+/// do not leave a stale mount behind: the mount is then detached lazily.
+pub fn finish(session: BackgroundSession, mountpoint: &Path) -> anyhow::Result<()> {
     if session.guard.is_finished() {
         eprintln!("weavedrive: {} was unmounted", mountpoint.display());
         let _ = session.join();
         return Ok(());
     }
-    match umount2(mountpoint, false) {
-        Ok(()) => {
-            let _ = session.join();
-            eprintln!("weavedrive: unmounted {}", mountpoint.display());
-        }
-        // Files still open: detach now so no stale mount outlives us; readers of those
-        // files get errors once this process is gone.
+    match session.umount_and_join() {
+        Ok(()) => eprintln!("weavedrive: unmounted {}", mountpoint.display()),
+        // Readers of still-open files get errors once this process is gone.
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
             umount2(mountpoint, true)
                 .with_context(|| format!("detaching {}", mountpoint.display()))?;
@@ -182,7 +186,7 @@ fn unescape_mountinfo(field: &str) -> String {
 
 /// The mountpoint must be an existing directory. A stale mount left by a killed process is
 /// detached first, and said so.
-fn prepare_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
+pub fn prepare_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
     if is_mounted(mountpoint) {
         if !is_stale(mountpoint) {
             bail!(
