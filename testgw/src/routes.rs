@@ -12,6 +12,9 @@ use crate::faults::{Endpoint, Fault};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
     Info,
+    /// `/`: an HTML list of the transactions, so HTTP-directory clients (rclone's http
+    /// remote, used as a benchmark baseline) can find them.
+    Index,
     Tx(TxId),
     TxOffset(TxId),
     TxDataSize(TxId),
@@ -29,7 +32,8 @@ impl Route {
                 .map_or(Route::BadRequest("malformed transaction id"), ok)
         };
         match parts[..] {
-            ["info"] | [""] => Route::Info,
+            ["info"] => Route::Info,
+            [""] => Route::Index,
             ["tx", tx] => id(tx, Route::Tx),
             ["tx", tx, "offset"] => id(tx, Route::TxOffset),
             ["tx", tx, "data_size"] => id(tx, Route::TxDataSize),
@@ -123,6 +127,19 @@ pub(crate) fn render(
             "peers": 0,
             "weave_size": data.weave_size().to_string(),
         })),
+        Route::Index => {
+            let links: String = data
+                .txs()
+                .iter()
+                .map(|t| format!("<a href=\"{0}\">{0}</a>\n", t.id()))
+                .collect();
+            let mut reply = Reply::text(
+                StatusCode::OK,
+                &format!("<html><body><pre>\n{links}</pre></body></html>\n"),
+            );
+            reply.headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))];
+            reply
+        }
         Route::BadRequest(why) => Reply::text(StatusCode::BAD_REQUEST, why),
         Route::NotFound => not_found(),
         Route::Tx(id) => tx(id).map_or_else(not_found, |t| header_reply(t, fault)),
@@ -319,5 +336,6 @@ mod tests {
         assert!(matches!(Route::parse("/tx/abc"), Route::BadRequest(_)));
         assert_eq!(Route::parse("/favicon.ico"), Route::NotFound);
         assert_eq!(Route::parse("/info"), Route::Info);
+        assert_eq!(Route::parse("/"), Route::Index);
     }
 }

@@ -240,7 +240,11 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         state: state.clone(),
     });
     let service = service_fn(move |req| respond(req, shared.clone(), state.clone()));
-    if let Err(e) = http1::Builder::new().serve_connection(io, service).await {
+    // Title-case header names, as most servers send them: some old clients (httpfs2, a
+    // benchmark baseline) match `Accept-Ranges` case-sensitively.
+    let mut builder = http1::Builder::new();
+    builder.title_case_headers(true);
+    if let Err(e) = builder.serve_connection(io, service).await {
         tracing::debug!("test gateway connection ended: {e}");
     }
 }
