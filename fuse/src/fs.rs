@@ -31,6 +31,10 @@ use crate::inodes::{DATA_DIR, Inodes, Node, ROOT, TX_DIR};
 const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Directory listings grow as things are cached.
 const DIR_TTL: Duration = Duration::from_secs(1);
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Largest kernel read request and read-ahead we ask for.
 const MAX_IO: u32 = 1 << 20;
 
@@ -271,10 +275,19 @@ impl Filesystem for WeaveFs {
             Some(Node::Data(id)) => {
                 let handle = self.handles.lock().unwrap().get(&fh.0).cloned();
                 let handle = match handle {
-                    Some(handle) => Ok(handle),
-                    None => self.open_handle(&id),
+                    Some(handle) => handle,
+                    None => match self.open_handle(&id) {
+                        Ok(handle) => handle,
+                        Err(e) => return reply.error(e),
+                    },
                 };
-                handle.and_then(|h| h.read_at_blocking(offset, size as u64).map_err(errno))
+                // One buffer per FUSE thread, reused: no allocation or page faults per read.
+                return READ_BUFFER.with_borrow_mut(|buf| {
+                    match handle.read_at_blocking_into(offset, size as u64, buf) {
+                        Ok(n) => reply.data(&buf[..n]),
+                        Err(e) => reply.error(errno(e)),
+                    }
+                });
             }
             Some(Node::TxJson(id)) => self.header_json(&id).map(|json| {
                 let start = (offset as usize).min(json.len());

@@ -78,6 +78,17 @@ impl FileHandle {
         self.drive.read_tx_blocking(&self.tx, offset, len)
     }
 
+    /// `read_at_blocking` into a reused buffer: fills `out[..n]`, returns `n`.
+    pub fn read_at_blocking_into(
+        &self,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, DriveError> {
+        self.read_ahead(offset, len);
+        self.drive.read_tx_blocking_into(&self.tx, offset, len, out)
+    }
+
     fn read_ahead(&self, offset: u64, len: u64) {
         // Read-ahead beyond half the memory tier would evict itself before it is read.
         let config = &self.drive.inner.config;

@@ -454,6 +454,35 @@ impl Drive {
         Ok(Bytes::from(out))
     }
 
+    /// [`Self::read_tx_blocking`] into a caller's buffer, reused across reads (no allocation
+    /// or page faults per read). Fills `out[..n]` and returns `n`.
+    fn read_tx_blocking_into(
+        &self,
+        tx: &Arc<TxRecord>,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, DriveError> {
+        let plan = match self.prepare(tx, offset, len) {
+            Prepared::Done(bytes) => {
+                out.clear();
+                out.extend_from_slice(&bytes);
+                return Ok(bytes.len());
+            }
+            Prepared::Plan(plan) => plan,
+        };
+        if out.len() < plan.len {
+            out.resize(plan.len, 0);
+        }
+        let target = &mut out[..plan.len];
+        let missing = self.fill_local(tx, &plan, target);
+        if !missing.is_empty() {
+            self.runtime()?
+                .block_on(self.fill_network(tx, &plan, &missing, target))?;
+        }
+        Ok(plan.len)
+    }
+
     /// Answers reads that need no chunk I/O at once: format-1 data, reads past the end, and
     /// a read inside one chunk held in memory (a slice, not a copy).
     fn prepare(&self, tx: &TxRecord, offset: u64, len: u64) -> Prepared {
