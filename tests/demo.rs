@@ -2,28 +2,54 @@
 //! `get`'s path, mounts, reads every sample back through the mount, and cleans up.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn mounted_demos() -> usize {
+fn is_mounted(path: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.contains("weavedrive-demo-"))
-        .count()
+        .any(|l| l.split(' ').nth(4) == path.to_str())
 }
 
 fn can_mount() -> bool {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    root && std::path::Path::new("/dev/fuse").exists()
+    root && Path::new("/dev/fuse").exists()
+}
+
+/// Kills the demo and detaches its mount whatever the test did.
+struct Demo {
+    child: Child,
+    mountpoint: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if is_mounted(&self.mountpoint) {
+            let path = std::ffi::CString::new(self.mountpoint.to_str().unwrap()).unwrap();
+            // SAFETY: a valid path.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+fn mountpoint(dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join("mnt");
+    std::fs::create_dir(&path).unwrap();
+    path
 }
 
 #[test]
 fn demo_checks_every_sample_and_exits() {
-    let before = mounted_demos();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = mountpoint(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args(["demo", "--exit", "--large-mib", "8"])
+        .args(["demo", "--exit", "--large-mib", "8", "--mountpoint"])
+        .arg(&mnt)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -32,16 +58,16 @@ fn demo_checks_every_sample_and_exits() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let via_get =
-        stdout.matches("  ok  sha256 ").count() - stdout.matches("ok  sha256 matches").count();
+    let via_mount = stdout.matches("ok  sha256 matches").count();
+    let via_get = stdout.matches("  ok  sha256 ").count() - via_mount;
     assert_eq!(via_get, 6, "{stdout}");
     if can_mount() {
-        assert_eq!(stdout.matches("ok  sha256 matches").count(), 6, "{stdout}");
+        assert_eq!(via_mount, 6, "{stdout}");
     } else {
         eprintln!("SKIPPED the mount half: needs /dev/fuse and root");
         assert!(stdout.contains("(no mount:"), "{stdout}");
     }
-    assert_eq!(mounted_demos(), before, "demo left a mount behind");
+    assert!(!is_mounted(&mnt), "demo left its mount behind");
 }
 
 #[test]
@@ -50,14 +76,19 @@ fn demo_serves_until_sigterm_then_unmounts() {
         eprintln!("SKIPPED: needs /dev/fuse and root");
         return;
     }
-    let before = mounted_demos();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args(["demo", "--large-mib", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = mountpoint(&dir);
+    let mut demo = Demo {
+        child: Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+            .args(["demo", "--large-mib", "0", "--mountpoint"])
+            .arg(&mnt)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        mountpoint: mnt.clone(),
+    };
+    let mut lines = BufReader::new(demo.child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ready = false;
     while let Some(Ok(line)) = lines.next() {
@@ -68,10 +99,10 @@ fn demo_serves_until_sigterm_then_unmounts() {
         assert!(Instant::now() < deadline);
     }
     assert!(ready, "demo never said it was serving");
-    assert_eq!(mounted_demos(), before + 1);
+    assert!(is_mounted(&mnt));
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(demo.child.id() as i32, libc::SIGTERM) };
+    let status = demo.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert_eq!(mounted_demos(), before, "SIGTERM left the demo mounted");
+    assert!(!is_mounted(&mnt), "SIGTERM left the demo mounted");
 }
