@@ -446,12 +446,24 @@ impl Drive {
             Prepared::Plan(plan) => plan,
         };
         let mut out = vec![0u8; plan.len];
-        let missing = self.fill_local(tx, &plan, &mut out);
+        self.fill_blocking(tx, &plan, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Memory and disk on this thread, then whatever is missing from the network (on the
+    /// runtime, blocking this thread until it arrives).
+    fn fill_blocking(
+        &self,
+        tx: &Arc<TxRecord>,
+        plan: &ReadPlan,
+        out: &mut [u8],
+    ) -> Result<(), DriveError> {
+        let missing = self.fill_local(tx, plan, out);
         if !missing.is_empty() {
             self.runtime()?
-                .block_on(self.fill_network(tx, &plan, &missing, &mut out))?;
+                .block_on(self.fill_network(tx, plan, &missing, out))?;
         }
-        Ok(Bytes::from(out))
+        Ok(())
     }
 
     /// [`Self::read_tx_blocking`] into a caller's buffer, reused across reads (no allocation
@@ -474,12 +486,7 @@ impl Drive {
         if out.len() < plan.len {
             out.resize(plan.len, 0);
         }
-        let target = &mut out[..plan.len];
-        let missing = self.fill_local(tx, &plan, target);
-        if !missing.is_empty() {
-            self.runtime()?
-                .block_on(self.fill_network(tx, &plan, &missing, target))?;
-        }
+        self.fill_blocking(tx, &plan, &mut out[..plan.len])?;
         Ok(plan.len)
     }
 
