@@ -33,6 +33,11 @@ impl Fixture {
         self.client.get(self.url(path)).send().await
     }
 
+    /// A whole, unfaulted body (checks that a fault has stopped firing).
+    async fn body(&self, path: &str) -> bytes::Bytes {
+        self.get(path).await.unwrap().bytes().await.unwrap()
+    }
+
     /// Fetches and verifies the chunk holding byte `r` of the big tx.
     async fn chunk(&self, r: u64) -> Result<(), ProofError> {
         let tx = self.gw.data().tx(&self.txs[0].0).unwrap();
@@ -193,15 +198,7 @@ async fn connection_faults() {
     faults.inject(Target::Data, Fault::Truncate, 1);
     let resp = f.get(&format!("/{id}")).await.unwrap();
     assert!(resp.bytes().await.is_err());
-    assert_eq!(
-        f.get(&format!("/{id}"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-        f.txs[0].1
-    );
+    assert_eq!(f.body(&format!("/{id}")).await, f.txs[0].1);
     assert_eq!(faults.fired(rule), 1);
 
     let rule = faults.inject(Target::Data, Fault::ResetMidBody, 1);
@@ -210,15 +207,7 @@ async fn connection_faults() {
     assert!(raw.body.len() < size);
     let reset = raw.ended.expect_err("connection reset");
     assert_eq!(reset.kind(), std::io::ErrorKind::ConnectionReset);
-    assert_eq!(
-        f.get(&format!("/{id}"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-        f.txs[0].1
-    );
+    assert_eq!(f.body(&format!("/{id}")).await, f.txs[0].1);
     assert_eq!(faults.fired(rule), 1);
 
     // Truncation needs a body: HEAD requests do not use the rule up.
