@@ -146,12 +146,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         Err(MountFailure::Unavailable(why)) => {
             println!("\n(no mount: {why})");
             if !opts.exit {
+                let mut stop = mount::StopSignals::install()?;
                 println!(
                     "The gateway stays up until Ctrl-C. Try, in another shell:\n  \
                      weavedrive get {hello} --gateway {url}\n  \
                      curl -s {url}/tx/{hello}/offset; echo"
                 );
-                tokio::signal::ctrl_c().await?;
+                stop.received().await;
             }
         }
         Err(MountFailure::Failed(e)) => return Err(e),
@@ -206,6 +207,8 @@ async fn mount_and_check(
         }
     };
     mount::prepare_mountpoint(&mountpoint)?;
+    // Before mounting: from here on a signal must unmount, not kill us with the mount left.
+    let mut stop = mount::StopSignals::install()?;
     let drive = Drive::new(DriveConfig {
         gateway: GatewayArgs {
             gateways: vec![url.to_string()],
@@ -285,7 +288,7 @@ async fn mount_and_check(
             tx = tx.display(),
             big = big.display(),
         );
-        mount::wait_for_stop(&session).await?;
+        stop.wait(&session).await;
     }
     mount::finish(session, &mountpoint)?;
     Ok(())

@@ -18,6 +18,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     prepare_mountpoint(mountpoint)?;
     let _entered = runtime.enter();
+    let mut stop = StopSignals::install()?;
     let drive = Drive::new(config)?;
     let session = weavedrive_fuse::mount(drive, mountpoint, options)
         .with_context(|| format!("mounting at {}", mountpoint.display()))?;
@@ -26,19 +27,44 @@ pub fn run(
         mountpoint.display(),
         mountpoint.display()
     );
-    runtime.block_on(wait_for_stop(&session))?;
+    runtime.block_on(stop.wait(&session));
     finish(session, mountpoint)
 }
 
-/// Returns on Ctrl-C, SIGTERM, or when the filesystem was unmounted from outside.
-pub async fn wait_for_stop(session: &BackgroundSession) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut ended = tokio::time::interval(Duration::from_millis(200));
-    loop {
+/// SIGINT and SIGTERM listeners. Create them before announcing that the drive is ready: a
+/// signal that arrives before its listener exists would kill the process with the mount left
+/// behind.
+pub struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Must be called inside the tokio runtime.
+    pub fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    /// Returns on SIGINT or SIGTERM.
+    pub async fn received(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = terminate.recv() => return Ok(()),
-            _ = ended.tick() => if session.guard.is_finished() { return Ok(()) },
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    /// Returns on SIGINT, SIGTERM, or when the filesystem was unmounted from outside.
+    pub async fn wait(&mut self, session: &BackgroundSession) {
+        let mut ended = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = self.received() => return,
+                _ = ended.tick() => if session.guard.is_finished() { return },
+            }
         }
     }
 }
