@@ -364,3 +364,52 @@ fn a_killed_mount_is_recovered_by_mount_and_by_unmount() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not mounted"));
 }
+
+#[test]
+fn a_multi_gib_file_mmaps_and_reads_at_random_through_gateway_blips() {
+    if !fuse_available() {
+        return;
+    }
+    // Past 2 GiB, so any 32-bit offset arithmetic on the way would show.
+    let size = 2 * 1024 * M + 300 * M + 17;
+    let fx = fixture(&[size]);
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let (id, bytes) = &fx.txs[0];
+    let file = File::open(mount.data(id)).unwrap();
+    assert_eq!(file.metadata().unwrap().len(), size as u64);
+    // Blips while pages fault in: retried inside, so the reader never sees SIGBUS.
+    let faults = fx.gateway.faults();
+    let rules = [
+        faults.inject(Target::Chunk, Fault::Status(503), 3),
+        faults.inject(Target::Chunk, Fault::ResetMidBody, 2),
+        faults.inject(Target::Chunk, Fault::Truncate, 2),
+    ];
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut probes: Vec<usize> = (0..300).map(|_| rng.gen_range(0..size)).collect();
+    probes.extend([0, (1 << 31) - 1, 1 << 31, (1 << 31) + 1, size - 1]);
+    // SAFETY: a read-only private mapping of a file we keep open; unmapped below.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        let view = std::slice::from_raw_parts(map as *const u8, size);
+        for &at in &probes {
+            let end = (at + 64).min(size);
+            assert!(view[at..end] == bytes[at..end], "mmap bytes at {at}");
+        }
+        libc::munmap(map, size);
+    }
+    for rule in rules {
+        assert!(faults.fired(rule) > 0, "a fault never fired");
+    }
+    // Far less than the file was fetched: random access does not read everything.
+    let fetched = fx.gateway.stats().body_bytes;
+    assert!(fetched < (size / 4) as u64, "fetched {fetched} bytes");
+    mount.stop();
+}
