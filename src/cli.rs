@@ -78,7 +78,8 @@ pub enum Command {
         cache: CacheArgs,
     },
     /// Mount the drive read-only: `<MOUNTPOINT>/data/<id>` is the data of transaction `<id>`,
-    /// `<MOUNTPOINT>/tx/<id>` its header as JSON. Serves until Ctrl-C, SIGTERM or unmount.
+    /// `<MOUNTPOINT>/tx/<id>` its header as JSON, `<MOUNTPOINT>/block/<height>` a block header
+    /// (as the gateway reports it; blocks are not authenticated). Serves until Ctrl-C, SIGTERM or unmount.
     Mount {
         mountpoint: PathBuf,
         /// Run in the background (log in the cache dir) and return once mounted.

@@ -230,6 +230,19 @@ fn read_pread_mmap_and_sha256sum_match_the_source() {
     .unwrap();
     assert_eq!(json["id"], id.to_string());
     assert_eq!(json["data_size"], bytes.len().to_string());
+    // Block headers: the gateway's JSON, marked as not authenticated.
+    let block: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mount.mountpoint.join("block/3")).unwrap()).unwrap();
+    assert_eq!(block["height"], 3);
+    assert_eq!(block["txs"][0], id.to_string());
+    assert_eq!(block["weavedrive_verified"], false);
+    let missing = std::fs::metadata(mount.mountpoint.join("block/999")).unwrap_err();
+    assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+    let blocks: Vec<String> = std::fs::read_dir(mount.mountpoint.join("block"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(blocks, ["3"]);
     let listed: Vec<String> = std::fs::read_dir(mount.mountpoint.join("data"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -238,8 +251,15 @@ fn read_pread_mmap_and_sha256sum_match_the_source() {
         assert!(listed.contains(&id.to_string()), "{id} not listed");
     }
     fx.gateway.reset_stats();
-    for bad in ["not-an-id", "AAAA", "x".repeat(43).as_str()] {
-        let err = std::fs::metadata(mount.mountpoint.join("data").join(bad)).unwrap_err();
+    for bad in [
+        "data/not-an-id",
+        "data/AAAA",
+        &format!("data/{}", "x".repeat(43)),
+        "block/03",
+        "block/+3",
+        "block/-1",
+    ] {
+        let err = std::fs::metadata(mount.mountpoint.join(bad)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{bad}");
     }
     assert_eq!(

@@ -4,6 +4,8 @@
 //! ```text
 //! /data/<id>   the transaction's data, read-only, size = data_size
 //! /tx/<id>     its authenticated header as JSON (plus the owner's address)
+//! /block/<h>   the block header at height h as a gateway reports it (shape-checked only:
+//!              nothing we hold authenticates a block; see weavedrive_cache::gateway::block)
 //! ```
 //! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
 //! is ENOENT without touching the network. Directory listings show what is cached.
@@ -25,7 +27,7 @@ use fuser::{
 use weavedrive_cache::arweave::TxHeader;
 use weavedrive_cache::{Drive, DriveError, FileHandle, TxId};
 
-use crate::inodes::{DATA_DIR, Inodes, Node, ROOT, TX_DIR};
+use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, Node, ROOT, TX_DIR};
 
 /// Data under an id never changes: the kernel may keep names and attributes for a long time.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -45,6 +47,8 @@ pub struct WeaveFs {
     handles: Mutex<HashMap<u64, Arc<FileHandle>>>,
     next_handle: AtomicU64,
     headers: Mutex<HashMap<TxId, Bytes>>,
+    /// Block JSON by height, kept for the mount's life so size and contents agree.
+    blocks: Mutex<std::collections::BTreeMap<u64, Bytes>>,
     uid: u32,
     gid: u32,
     mounted_at: SystemTime,
@@ -60,6 +64,7 @@ impl WeaveFs {
             handles: Mutex::default(),
             next_handle: AtomicU64::new(1),
             headers: Mutex::default(),
+            blocks: Mutex::default(),
             // SAFETY: getuid/getgid cannot fail.
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -99,7 +104,7 @@ impl WeaveFs {
     /// Attributes and TTL of a node, fetching its header if needed.
     fn node_attr(&self, ino: u64, node: Node) -> Result<(FileAttr, Duration), Errno> {
         Ok(match node {
-            Node::Root | Node::DataDir | Node::TxDir => {
+            Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir => {
                 (self.attr(ino, FileType::Directory, 0), DIR_TTL)
             }
             Node::Data(id) => {
@@ -111,6 +116,13 @@ impl WeaveFs {
             }
             Node::TxJson(id) => {
                 let json = self.header_json(&id)?;
+                (
+                    self.attr(ino, FileType::RegularFile, json.len() as u64),
+                    IMMUTABLE_TTL,
+                )
+            }
+            Node::Block(height) => {
+                let json = self.block_json(height)?;
                 (
                     self.attr(ino, FileType::RegularFile, json.len() as u64),
                     IMMUTABLE_TTL,
@@ -138,18 +150,41 @@ impl WeaveFs {
         Ok(json)
     }
 
+    /// `/block/<h>`: the gateway's block JSON plus a note that it is not authenticated.
+    fn block_json(&self, height: u64) -> Result<Bytes, Errno> {
+        if let Some(json) = self.blocks.lock().unwrap().get(&height) {
+            return Ok(json.clone());
+        }
+        let block = self
+            .block_on(self.drive.client().block(height))
+            .map_err(|e| errno(e.into()))?;
+        let mut value = block.json;
+        value["weavedrive_verified"] = false.into();
+        let mut text = serde_json::to_vec_pretty(&value).map_err(|_| Errno::EIO)?;
+        text.push(b'\n');
+        let json = Bytes::from(text);
+        self.blocks.lock().unwrap().insert(height, json.clone());
+        Ok(json)
+    }
+
     fn child(&self, parent: Node, name: &OsStr) -> Result<Node, Errno> {
         let name = name.to_str().ok_or(Errno::ENOENT)?;
         match parent {
             Node::Root => match name {
                 "data" => Ok(Node::DataDir),
                 "tx" => Ok(Node::TxDir),
+                "block" => Ok(Node::BlockDir),
                 _ => Err(Errno::ENOENT),
             },
             // Not an id: no such file, and no reason to ask the network.
             Node::DataDir => name.parse().map(Node::Data).map_err(|_| Errno::ENOENT),
             Node::TxDir => name.parse().map(Node::TxJson).map_err(|_| Errno::ENOENT),
-            Node::Data(_) | Node::TxJson(_) => Err(Errno::ENOTDIR),
+            // Only canonical decimal heights ("7", not "07" or "+7").
+            Node::BlockDir => match name.parse::<u64>() {
+                Ok(height) if height.to_string() == name => Ok(Node::Block(height)),
+                _ => Err(Errno::ENOENT),
+            },
+            Node::Data(_) | Node::TxJson(_) | Node::Block(_) => Err(Errno::ENOTDIR),
         }
     }
 
@@ -162,6 +197,15 @@ impl WeaveFs {
             Node::Root => {
                 entries.push((DATA_DIR, FileType::Directory, "data".into()));
                 entries.push((TX_DIR, FileType::Directory, "tx".into()));
+                entries.push((BLOCK_DIR, FileType::Directory, "block".into()));
+            }
+            // Blocks seen during this mount (the chain itself cannot be listed cheaply).
+            Node::BlockDir => {
+                let heights: Vec<u64> = self.blocks.lock().unwrap().keys().copied().collect();
+                for height in heights {
+                    let ino = self.inodes.ino(Node::Block(height));
+                    entries.push((ino, FileType::RegularFile, height.to_string()));
+                }
             }
             Node::DataDir | Node::TxDir => {
                 let ids = self.drive.cached_ids().map_err(errno)?;
@@ -178,7 +222,7 @@ impl WeaveFs {
                     ));
                 }
             }
-            Node::Data(_) | Node::TxJson(_) => return Err(Errno::ENOTDIR),
+            Node::Data(_) | Node::TxJson(_) | Node::Block(_) => return Err(Errno::ENOTDIR),
         }
         Ok(entries)
     }
@@ -186,6 +230,13 @@ impl WeaveFs {
     fn open_handle(&self, id: &TxId) -> Result<Arc<FileHandle>, Errno> {
         Ok(Arc::new(self.block_on(self.drive.open(id)).map_err(errno)?))
     }
+}
+
+/// The part of an in-memory file a read asks for.
+fn slice(file: &Bytes, offset: u64, size: u32) -> Bytes {
+    let start = (offset as usize).min(file.len());
+    let end = start.saturating_add(size as usize).min(file.len());
+    file.slice(start..end)
 }
 
 fn errno(error: DriveError) -> Errno {
@@ -255,7 +306,7 @@ impl Filesystem for WeaveFs {
                 }
                 Err(e) => reply.error(e),
             },
-            Some(Node::TxJson(_)) => {
+            Some(Node::TxJson(_) | Node::Block(_)) => {
                 reply.opened(fuser::FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE)
             }
             Some(_) => reply.error(Errno::EISDIR),
@@ -293,11 +344,10 @@ impl Filesystem for WeaveFs {
                     }
                 });
             }
-            Some(Node::TxJson(id)) => self.header_json(&id).map(|json| {
-                let start = (offset as usize).min(json.len());
-                let end = start.saturating_add(size as usize).min(json.len());
-                json.slice(start..end)
-            }),
+            Some(Node::TxJson(id)) => self.header_json(&id).map(|json| slice(&json, offset, size)),
+            Some(Node::Block(height)) => self
+                .block_json(height)
+                .map(|json| slice(&json, offset, size)),
             Some(_) => Err(Errno::EISDIR),
             None => Err(Errno::ENOENT),
         };
@@ -323,7 +373,7 @@ impl Filesystem for WeaveFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.inodes.node(ino.0) {
-            Some(Node::Root | Node::DataDir | Node::TxDir) => {
+            Some(Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir) => {
                 reply.opened(fuser::FileHandle(0), FopenFlags::empty())
             }
             Some(_) => reply.error(Errno::ENOTDIR),

@@ -10,6 +10,7 @@ use weavedrive_cache::TxId;
 pub const ROOT: u64 = 1;
 pub const DATA_DIR: u64 = 2;
 pub const TX_DIR: u64 = 3;
+pub const BLOCK_DIR: u64 = 4;
 const FIRST_DYNAMIC: u64 = 16;
 
 /// What an inode stands for.
@@ -22,6 +23,9 @@ pub enum Node {
     Data(TxId),
     /// `/tx/<id>`: its header as JSON.
     TxJson(TxId),
+    BlockDir,
+    /// `/block/<height>`: the block header as JSON.
+    Block(u64),
 }
 
 #[derive(Default)]
@@ -42,6 +46,7 @@ impl Inodes {
             ROOT => Some(Node::Root),
             DATA_DIR => Some(Node::DataDir),
             TX_DIR => Some(Node::TxDir),
+            BLOCK_DIR => Some(Node::BlockDir),
             _ => self.inner.lock().unwrap().by_ino.get(&ino).copied(),
         }
     }
@@ -51,6 +56,7 @@ impl Inodes {
             Node::Root => ROOT,
             Node::DataDir => DATA_DIR,
             Node::TxDir => TX_DIR,
+            Node::BlockDir => BLOCK_DIR,
             _ => {
                 let mut table = self.inner.lock().unwrap();
                 if let Some(&ino) = table.by_node.get(&node) {

@@ -156,6 +156,31 @@ impl GatewayData {
     pub fn wallet(&self) -> &TestWallet {
         &self.wallet
     }
+
+    /// A synthetic chain: block 0 holds nothing and block `h` holds transaction `h - 1`, so
+    /// the chain is one block taller than the number of transactions.
+    pub fn block_json(&self, height: u64) -> Option<serde_json::Value> {
+        let hash = |h: u64| {
+            let digest = sha2::Sha384::digest(format!("weavedrive testgw block {h}"));
+            weavedrive_cache::arweave::b64::encode(&digest)
+        };
+        let txs: Vec<String> = match height {
+            0 => Vec::new(),
+            h => vec![self.txs.get(h as usize - 1)?.id().to_string()],
+        };
+        let weave_size = match height {
+            0 => WEAVE_START,
+            h => self.txs[h as usize - 1].end_offset + 1,
+        };
+        Some(serde_json::json!({
+            "height": height,
+            "indep_hash": hash(height),
+            "previous_block": if height == 0 { String::new() } else { hash(height - 1) },
+            "timestamp": 1_700_000_000 + 120 * height,
+            "txs": txs,
+            "weave_size": weave_size.to_string(),
+        }))
+    }
 }
 
 /// `MerkleTree::from_data`, with leaf hashing spread over the cores for big data (a 1 GiB

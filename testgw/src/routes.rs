@@ -20,6 +20,8 @@ pub(crate) enum Route {
     TxDataSize(TxId),
     Chunk(u64),
     Data(TxId),
+    /// `/block/height/{h}`.
+    Block(u64),
     BadRequest(&'static str),
     NotFound,
 }
@@ -41,6 +43,9 @@ impl Route {
                 .parse()
                 .map_or(Route::BadRequest("malformed offset"), Route::Chunk),
             ["raw", tx] => id(tx, Route::Data),
+            ["block", "height", h] => h
+                .parse()
+                .map_or(Route::BadRequest("malformed height"), Route::Block),
             // Only something shaped like an id is a data request; `/favicon.ico` is a 404.
             [tx] => tx.parse().map_or(Route::NotFound, Route::Data),
             _ => Route::NotFound,
@@ -143,6 +148,9 @@ pub(crate) fn render(
         Route::BadRequest(why) => Reply::text(StatusCode::BAD_REQUEST, why),
         Route::NotFound => not_found(),
         Route::Tx(id) => tx(id).map_or_else(not_found, |t| header_reply(t, fault)),
+        Route::Block(height) => data
+            .block_json(*height)
+            .map_or_else(not_found, |json| Reply::json(&json)),
         Route::TxOffset(id) => tx(id).map_or_else(not_found, |t| {
             Reply::json(&serde_json::json!({
                 "offset": t.end_offset.to_string(),
@@ -332,6 +340,11 @@ mod tests {
         assert_eq!(Route::parse(&format!("/{id}")), Route::Data(id));
         assert_eq!(Route::parse(&format!("/raw/{id}")), Route::Data(id));
         assert_eq!(Route::parse("/chunk/123"), Route::Chunk(123));
+        assert_eq!(Route::parse("/block/height/7"), Route::Block(7));
+        assert!(matches!(
+            Route::parse("/block/height/x"),
+            Route::BadRequest(_)
+        ));
         assert!(matches!(Route::parse("/chunk/-1"), Route::BadRequest(_)));
         assert!(matches!(Route::parse("/tx/abc"), Route::BadRequest(_)));
         assert_eq!(Route::parse("/favicon.ico"), Route::NotFound);

@@ -1,9 +1,11 @@
 //! Talking to untrusted Arweave gateways: retries, failover and verification of every answer.
 
 mod arweave_api;
+mod block;
 mod client;
 mod error;
 
 pub use arweave_api::{TxLocation, VerifiedChunk};
+pub use block::BlockHeader;
 pub use client::{GatewayClient, GatewayConfig, Reply};
 pub use error::{AttemptError, GatewayError};
