@@ -140,12 +140,7 @@ impl WeaveFs {
         if let Some(json) = self.headers.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        let header = self.header(id)?;
-        let mut value = header.to_json();
-        value["owner_address"] = header.owner_address().into();
-        let mut text = serde_json::to_vec_pretty(&value).map_err(|_| Errno::EIO)?;
-        text.push(b'\n');
-        let json = Bytes::from(text);
+        let json = Bytes::from(weavedrive_cache::drive::header_json(&self.header(id)?));
         self.headers.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

@@ -50,3 +50,13 @@ impl Counters {
         counter.load(Relaxed)
     }
 }
+
+/// What `/tx/<id>` shows in every frontend: the authenticated header as gateways serve it,
+/// plus the owner's address, pretty printed with a final newline.
+pub fn header_json(header: &crate::arweave::TxHeader) -> Vec<u8> {
+    let mut value = header.to_json();
+    value["owner_address"] = header.owner_address().into();
+    let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value always serializes");
+    text.push(b'\n');
+    text
+}

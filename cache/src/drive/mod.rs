@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 
 pub use error::DriveError;
 pub use handle::FileHandle;
-pub use info::{DriveStats, TxInfo};
+pub use info::{DriveStats, TxInfo, header_json};
 
 use crate::arweave::TxId;
 use crate::gateway::{GatewayClient, GatewayConfig};
