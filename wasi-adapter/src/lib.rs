@@ -1,4 +1,40 @@
-//! WASI filesystem shim for WeaveDrive.
+//! WASI preview1 shim: a wasm module run by wasmtime sees `/data/<id>` (verified transaction
+//! data) and `/tx/<id>` (headers as JSON) as preopened read-only directories, served straight
+//! from the WeaveDrive cache into guest memory: no FUSE, no kernel copy.
 //!
-//! Skeleton: the shim lands with its own issue. It will register the preview1 `fd_*`/`path_*`
-//! imports for a virtual `/data` preopen served from `weavedrive_cache`.
+//! Wasmtime has no virtual-directory API, so the shim registers the preview1 `fd_*`/`path_*`
+//! imports itself (shadowing the stock ones) and hands every fd that is not its own to the
+//! stock implementation. Its preopens are stock placeholder preopens of empty read-only
+//! directories, so fd numbering stays the stock table's; the shim learns their numbers when
+//! the guest reads their names (`fd_prestat_dir_name`, which wasi-libc calls at startup).
+//! Files opened under them get fds from [`fds::VIRTUAL_FD_BASE`] up.
+//!
+//! Embedding (see `examples/wasi_host.rs`):
+//! ```ignore
+//! let weave = WeaveWasi::new(Arc::new(VirtualFs::new(drive, policy, runtime_handle)));
+//! let mut builder = WasiCtxBuilder::new();
+//! let placeholders = Placeholders::new()?;
+//! placeholders.preopen(&mut builder)?;     // /data and /tx
+//! builder.preopened_dir(host_dir, "/work", FsPerms::ReadWrite)?; // anything else, as usual
+//! struct State { wasi: WasiP1Ctx, weave: WeaveWasi }   // impl WeaveWasiView for State
+//! weavedrive_wasi::add_to_linker(&mut linker)?;
+//! ```
+//! Host calls block the calling thread on a miss, so run guests off the tokio workers.
+//!
+//! wasm64: preview1 has no memory64 ABI. The design for AO's wasm64 processes is the same set
+//! of imports with i64 pointers and sizes under a module of their own
+//! (`wasi_snapshot_preview1_64`), served by the same `ops` over a 64-bit `GuestMemory`; the
+//! stock implementation cannot be delegated to there (it is wasm32-only), so such a module
+//! would see only the WeaveDrive tree and stdio.
+
+pub mod abi;
+pub mod fds;
+pub mod host;
+mod linker;
+mod ops;
+pub mod vfs;
+
+pub use host::{Host, HostOptions, Placeholders};
+pub use linker::{WeaveWasiView, add_to_linker};
+pub use ops::WeaveWasi;
+pub use vfs::{Root, VirtualFs};

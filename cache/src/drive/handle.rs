@@ -89,6 +89,19 @@ impl FileHandle {
         self.drive.read_tx_blocking_into(&self.tx, offset, len, out)
     }
 
+    /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
+    /// fills `out[..n]` and returns `n`, which is short only at the end of the data. Missing
+    /// chunks of a large read are fetched in parallel.
+    pub fn read_into_blocking(&self, offset: u64, out: &mut [u8]) -> Result<usize, DriveError> {
+        self.read_ahead(offset, out.len() as u64);
+        self.drive.read_tx_blocking_slice(&self.tx, offset, out)
+    }
+
+    /// Starts fetching `range` in the background (a reader's hint that it will need it).
+    pub fn prefetch(&self, range: Range<u64>) {
+        self.drive.prefetch(&self.tx, range);
+    }
+
     fn read_ahead(&self, offset: u64, len: u64) {
         // Read-ahead beyond half the memory tier would evict itself before it is read.
         let config = &self.drive.inner.config;

@@ -475,19 +475,30 @@ impl Drive {
         len: u64,
         out: &mut Vec<u8>,
     ) -> Result<usize, DriveError> {
-        let plan = match self.prepare(tx, offset, len) {
-            Prepared::Done(bytes) => {
-                out.clear();
-                out.extend_from_slice(&bytes);
-                return Ok(bytes.len());
-            }
-            Prepared::Plan(plan) => plan,
-        };
-        if out.len() < plan.len {
-            out.resize(plan.len, 0);
+        let want = len.min(tx.size().saturating_sub(offset)) as usize;
+        if out.len() < want {
+            out.resize(want, 0);
         }
-        self.fill_blocking(tx, &plan, &mut out[..plan.len])?;
-        Ok(plan.len)
+        self.read_tx_blocking_slice(tx, offset, &mut out[..want])
+    }
+
+    /// [`Self::read_tx_blocking`] into `out`: fills `out[..n]` and returns `n`.
+    fn read_tx_blocking_slice(
+        &self,
+        tx: &Arc<TxRecord>,
+        offset: u64,
+        out: &mut [u8],
+    ) -> Result<usize, DriveError> {
+        match self.prepare(tx, offset, out.len() as u64) {
+            Prepared::Done(bytes) => {
+                out[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            Prepared::Plan(plan) => {
+                self.fill_blocking(tx, &plan, &mut out[..plan.len])?;
+                Ok(plan.len)
+            }
+        }
     }
 
     /// Answers reads that need no chunk I/O at once: format-1 data, reads past the end, and

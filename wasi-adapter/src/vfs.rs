@@ -1,0 +1,266 @@
+//! The virtual tree the guest sees, independent of wasmtime: `/data/<id>` (the verified bytes)
+//! and `/tx/<id>` (the header as JSON), names resolved lexically inside their preopen, ids
+//! checked against the access policy before any network request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
+
+use crate::abi::{Errno, Filestat, WasiResult, filetype};
+
+/// The two virtual preopens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Root {
+    /// `/data`: transaction data.
+    Data,
+    /// `/tx`: transaction headers as JSON.
+    Tx,
+}
+
+impl Root {
+    pub const ALL: [Root; 2] = [Root::Data, Root::Tx];
+
+    /// The guest path of the preopen.
+    pub fn guest_path(self) -> &'static str {
+        match self {
+            Root::Data => "/data",
+            Root::Tx => "/tx",
+        }
+    }
+
+    fn ino(self) -> u64 {
+        match self {
+            Root::Data => 1,
+            Root::Tx => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Node {
+    Dir(Root),
+    Data(TxId),
+    TxJson(TxId),
+}
+
+impl Node {
+    pub fn filetype(self) -> u8 {
+        match self {
+            Node::Dir(_) => filetype::DIRECTORY,
+            _ => filetype::REGULAR_FILE,
+        }
+    }
+
+    /// Stable inode numbers: the id's first bytes, one bit telling data from header.
+    pub fn ino(self) -> u64 {
+        let from_id = |id: &TxId, tag: u64| {
+            let prefix = u64::from_le_bytes(id.0[..8].try_into().expect("8 bytes"));
+            (prefix >> 2) << 2 | tag
+        };
+        match self {
+            Node::Dir(root) => root.ino(),
+            Node::Data(id) => from_id(&id, 0),
+            Node::TxJson(id) => from_id(&id, 3),
+        }
+    }
+}
+
+/// What an open fd reads from.
+#[derive(Clone)]
+pub enum Content {
+    Dir(Root),
+    Data(Arc<FileHandle>),
+    Json(Bytes),
+}
+
+impl Content {
+    pub fn size(&self) -> u64 {
+        match self {
+            Content::Dir(_) => 0,
+            Content::Data(handle) => handle.size(),
+            Content::Json(json) => json.len() as u64,
+        }
+    }
+
+    /// Fills `out[..n]` from `offset`; `n` is short only at the end of the file. Never
+    /// returns bytes that failed verification: those are `IO`.
+    pub fn read_into(&self, offset: u64, out: &mut [u8]) -> WasiResult<usize> {
+        match self {
+            Content::Dir(_) => Err(Errno::ISDIR),
+            Content::Data(handle) => handle.read_into_blocking(offset, out).map_err(|e| {
+                tracing::warn!(error = %e, id = %handle.id(), offset, "guest read failed");
+                Errno::IO
+            }),
+            Content::Json(json) => {
+                let start = (offset as usize).min(json.len());
+                let n = out.len().min(json.len() - start);
+                out[..n].copy_from_slice(&json[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// One `fd_readdir` entry.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub name: String,
+    pub ino: u64,
+    pub filetype: u8,
+}
+
+/// Serves the tree from a Drive. Host calls run on the guest's thread, which must not be a
+/// tokio worker: misses block it on `runtime` until the verified bytes arrive.
+pub struct VirtualFs {
+    drive: Drive,
+    policy: AccessPolicy,
+    runtime: tokio::runtime::Handle,
+    json: Mutex<HashMap<TxId, Bytes>>,
+}
+
+/// A device number for the tree ("WEAV"), distinct from host filesystems'.
+const DEV: u64 = 0x5745_4156;
+
+fn drive_errno(error: DriveError) -> Errno {
+    if error.is_not_found() {
+        Errno::NOENT
+    } else {
+        tracing::warn!(%error, "drive request failed");
+        Errno::IO
+    }
+}
+
+impl VirtualFs {
+    pub fn new(drive: Drive, policy: AccessPolicy, runtime: tokio::runtime::Handle) -> Self {
+        VirtualFs {
+            drive,
+            policy,
+            runtime,
+            json: Mutex::default(),
+        }
+    }
+
+    pub fn drive(&self) -> &Drive {
+        &self.drive
+    }
+
+    /// Resolves `path` relative to directory `root`, lexically: `.` and empty components are
+    /// skipped, `..` may not climb out of the preopen (`PERM`, as the stock preopen answers),
+    /// absolute paths are `PERM`. A file exists if its id is valid, allowed (`ACCES` if not)
+    /// and known to the gateways (its header is fetched and verified; `NOENT` if missing).
+    pub fn resolve(&self, root: Root, path: &str) -> WasiResult<Node> {
+        if path.starts_with('/') {
+            return Err(Errno::PERM);
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop().ok_or(Errno::PERM)?;
+                }
+                name => parts.push(name),
+            }
+        }
+        let (name, rest) = match parts.split_first() {
+            None => return Ok(Node::Dir(root)),
+            Some(split) => split,
+        };
+        let id: TxId = name.parse().map_err(|_| Errno::NOENT)?;
+        let node = match root {
+            Root::Data => Node::Data(id),
+            Root::Tx => Node::TxJson(id),
+        };
+        self.check_exists(&id)?;
+        if !rest.is_empty() || path.ends_with('/') {
+            return Err(Errno::NOTDIR);
+        }
+        Ok(node)
+    }
+
+    fn check_exists(&self, id: &TxId) -> WasiResult<()> {
+        if !self.policy.allows(id) {
+            return Err(Errno::ACCES);
+        }
+        self.runtime
+            .block_on(self.drive.header(id))
+            .map(drop)
+            .map_err(drive_errno)
+    }
+
+    pub fn stat(&self, node: Node) -> WasiResult<Filestat> {
+        let size = match node {
+            Node::Dir(_) => 0,
+            Node::Data(id) => {
+                self.check_exists(&id)?;
+                self.runtime
+                    .block_on(self.drive.header(&id))
+                    .map_err(drive_errno)?
+                    .data_size
+            }
+            Node::TxJson(id) => self.header_json(&id)?.len() as u64,
+        };
+        Ok(Filestat {
+            dev: DEV,
+            ino: node.ino(),
+            filetype: node.filetype(),
+            nlink: if matches!(node, Node::Dir(_)) { 2 } else { 1 },
+            size,
+            mtime_ns: 0,
+        })
+    }
+
+    pub fn open(&self, node: Node) -> WasiResult<Content> {
+        Ok(match node {
+            Node::Dir(root) => Content::Dir(root),
+            Node::Data(id) => {
+                self.check_exists(&id)?;
+                let handle = self
+                    .runtime
+                    .block_on(self.drive.open(&id))
+                    .map_err(drive_errno)?;
+                Content::Data(Arc::new(handle))
+            }
+            Node::TxJson(id) => Content::Json(self.header_json(&id)?),
+        })
+    }
+
+    fn header_json(&self, id: &TxId) -> WasiResult<Bytes> {
+        if let Some(json) = self.json.lock().unwrap().get(id) {
+            return Ok(json.clone());
+        }
+        self.check_exists(id)?;
+        let header = self
+            .runtime
+            .block_on(self.drive.header(id))
+            .map_err(drive_errno)?;
+        let json = Bytes::from(weavedrive_cache::drive::header_json(&header));
+        self.json.lock().unwrap().insert(*id, json.clone());
+        Ok(json)
+    }
+
+    /// `.`, `..` and what is cached and allowed (Arweave itself cannot be listed).
+    pub fn list(&self, root: Root) -> WasiResult<Vec<DirEntry>> {
+        let dir = |name: &str| DirEntry {
+            name: name.into(),
+            ino: root.ino(),
+            filetype: filetype::DIRECTORY,
+        };
+        let mut entries = vec![dir("."), dir("..")];
+        let ids = self.drive.cached_ids().map_err(drive_errno)?;
+        for id in ids.into_iter().filter(|id| self.policy.allows(id)) {
+            let node = match root {
+                Root::Data => Node::Data(id),
+                Root::Tx => Node::TxJson(id),
+            };
+            entries.push(DirEntry {
+                name: id.to_string(),
+                ino: node.ino(),
+                filetype: filetype::REGULAR_FILE,
+            });
+        }
+        Ok(entries)
+    }
+}
