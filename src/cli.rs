@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 use weavedrive_cache::TxId;
 
+use crate::access_args::AccessArgs;
 use crate::cache_args::CacheArgs;
 use crate::commands::{CacheCommand, Via};
 use crate::gateway_args::GatewayArgs;
@@ -91,6 +92,8 @@ pub enum Command {
         /// FUSE worker threads.
         #[arg(long, default_value_t = 8)]
         threads: usize,
+        #[command(flatten)]
+        access: AccessArgs,
         #[command(flatten)]
         gateway: GatewayArgs,
         #[command(flatten)]

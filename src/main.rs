@@ -1,5 +1,6 @@
 //! `weavedrive`: read Arweave data as a local disk.
 
+mod access_args;
 mod cache_args;
 mod cli;
 mod commands;

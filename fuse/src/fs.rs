@@ -9,6 +9,10 @@
 //! ```
 //! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
 //! is ENOENT without touching the network. Directory listings show what is cached.
+//!
+//! The mount's [`AccessPolicy`] governs `/data` and `/tx` (not `/block`): an id it denies is
+//! EACCES on lookup, getattr and open, before any network request, and is left out of
+//! listings.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -25,7 +29,7 @@ use fuser::{
     Request,
 };
 use weavedrive_cache::arweave::TxHeader;
-use weavedrive_cache::{Drive, DriveError, FileHandle, TxId};
+use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
 use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, Node, ROOT, TX_DIR};
 
@@ -44,6 +48,8 @@ pub struct WeaveFs {
     drive: Drive,
     runtime: tokio::runtime::Handle,
     inodes: Inodes,
+    /// Which ids `/data` and `/tx` serve.
+    policy: AccessPolicy,
     handles: Mutex<HashMap<u64, Arc<FileHandle>>>,
     next_handle: AtomicU64,
     headers: Mutex<HashMap<TxId, Bytes>>,
@@ -56,11 +62,13 @@ pub struct WeaveFs {
 
 impl WeaveFs {
     /// `runtime` runs the Drive's network work; FUSE threads block on it only for misses.
+    /// Serves every id; see [`WeaveFs::with_policy`].
     pub fn new(drive: Drive, runtime: tokio::runtime::Handle) -> Self {
         WeaveFs {
             drive,
             runtime,
             inodes: Inodes::default(),
+            policy: AccessPolicy::AllowAll,
             handles: Mutex::default(),
             next_handle: AtomicU64::new(1),
             headers: Mutex::default(),
@@ -69,6 +77,30 @@ impl WeaveFs {
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
             mounted_at: SystemTime::now(),
+        }
+    }
+
+    /// Serve only the ids `policy` allows under `/data` and `/tx`.
+    pub fn with_policy(mut self, policy: AccessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// EACCES for an id the policy denies; checked before anything touches the network.
+    fn permit(&self, id: &TxId) -> Result<(), Errno> {
+        if self.policy.allows(id) {
+            Ok(())
+        } else {
+            tracing::debug!(%id, "denied by the access policy");
+            Err(Errno::EACCES)
+        }
+    }
+
+    /// The id a node serves, if the policy applies to it (`/data/<id>`, `/tx/<id>`).
+    fn governed_id(node: Node) -> Option<TxId> {
+        match node {
+            Node::Data(id) | Node::TxJson(id) => Some(id),
+            _ => None,
         }
     }
 
@@ -101,8 +133,11 @@ impl WeaveFs {
         }
     }
 
-    /// Attributes and TTL of a node, fetching its header if needed.
+    /// Attributes and TTL of a node, fetching its header if needed (and allowed).
     fn node_attr(&self, ino: u64, node: Node) -> Result<(FileAttr, Duration), Errno> {
+        if let Some(id) = Self::governed_id(node) {
+            self.permit(&id)?;
+        }
         Ok(match node {
             Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir => {
                 (self.attr(ino, FileType::Directory, 0), DIR_TTL)
@@ -171,9 +206,17 @@ impl WeaveFs {
                 "block" => Ok(Node::BlockDir),
                 _ => Err(Errno::ENOENT),
             },
-            // Not an id: no such file, and no reason to ask the network.
-            Node::DataDir => name.parse().map(Node::Data).map_err(|_| Errno::ENOENT),
-            Node::TxDir => name.parse().map(Node::TxJson).map_err(|_| Errno::ENOENT),
+            // Not an id: no such file, and no reason to ask the network. An id the policy
+            // denies: EACCES, also without asking (and without an inode).
+            Node::DataDir | Node::TxDir => {
+                let id: TxId = name.parse().map_err(|_| Errno::ENOENT)?;
+                self.permit(&id)?;
+                Ok(if parent == Node::DataDir {
+                    Node::Data(id)
+                } else {
+                    Node::TxJson(id)
+                })
+            }
             // Only canonical decimal heights ("7", not "07" or "+7").
             Node::BlockDir => match name.parse::<u64>() {
                 Ok(height) if height.to_string() == name => Ok(Node::Block(height)),
@@ -204,7 +247,7 @@ impl WeaveFs {
             }
             Node::DataDir | Node::TxDir => {
                 let ids = self.drive.cached_ids().map_err(errno)?;
-                for id in ids {
+                for id in ids.into_iter().filter(|id| self.policy.allows(id)) {
                     let child = if node == Node::DataDir {
                         Node::Data(id)
                     } else {
@@ -223,6 +266,7 @@ impl WeaveFs {
     }
 
     fn open_handle(&self, id: &TxId) -> Result<Arc<FileHandle>, Errno> {
+        self.permit(id)?;
         Ok(Arc::new(self.block_on(self.drive.open(id)).map_err(errno)?))
     }
 }
@@ -291,7 +335,15 @@ impl Filesystem for WeaveFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        match self.inodes.node(ino.0) {
+        let node = self.inodes.node(ino.0);
+        // Again here, not only at lookup: the kernel keeps entries and inodes for a long time,
+        // and a callback policy may have changed its mind since.
+        if let Some(id) = node.and_then(Self::governed_id)
+            && let Err(e) = self.permit(&id)
+        {
+            return reply.error(e);
+        }
+        match node {
             Some(Node::Data(id)) => match self.open_handle(&id) {
                 Ok(handle) => {
                     let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
@@ -416,9 +468,13 @@ impl Filesystem for WeaveFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.inodes.node(ino.0) {
+        let node = self.inodes.node(ino.0);
+        match node {
             None => reply.error(Errno::ENOENT),
             Some(_) if mask.contains(AccessFlags::W_OK) => reply.error(Errno::EROFS),
+            Some(node) if Self::governed_id(node).is_some_and(|id| !self.policy.allows(&id)) => {
+                reply.error(Errno::EACCES)
+            }
             Some(_) => reply.ok(),
         }
     }
@@ -462,7 +518,7 @@ impl Filesystem for WeaveFs {
         let files = self
             .drive
             .cached_ids()
-            .map(|ids| ids.len() as u64)
+            .map(|ids| ids.iter().filter(|id| self.policy.allows(id)).count() as u64)
             .unwrap_or(0);
         // Read-only: nothing free. Sizes in 4 KiB blocks.
         reply.statfs(used.div_ceil(4096), 0, 0, files, 0, 4096, 255, 4096);

@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub use fs::WeaveFs;
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
-use weavedrive_cache::Drive;
+use weavedrive_cache::{AccessPolicy, Drive};
 
 #[derive(Debug, Clone)]
 pub struct MountOptions {
@@ -22,6 +22,9 @@ pub struct MountOptions {
     /// FUSE worker threads: reads of different files proceed in parallel, and a slow
     /// network read holds only its own thread.
     pub threads: usize,
+    /// Which ids `/data/<id>` and `/tx/<id>` serve; others are EACCES without a network
+    /// request, and are not listed. `/block` is not affected.
+    pub policy: AccessPolicy,
 }
 
 impl Default for MountOptions {
@@ -29,6 +32,7 @@ impl Default for MountOptions {
         MountOptions {
             allow_other: false,
             threads: 8,
+            policy: AccessPolicy::AllowAll,
         }
     }
 }
@@ -57,5 +61,6 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = true;
-    fuser::spawn_mount(WeaveFs::new(drive, runtime), mountpoint, &config)
+    let fs = WeaveFs::new(drive, runtime).with_policy(options.policy.clone());
+    fuser::spawn_mount(fs, mountpoint, &config)
 }

@@ -56,15 +56,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             daemon,
             allow_other,
             threads,
+            access,
             gateway,
             cache,
         } => {
+            // Checked here, so a bad --allow-file fails at once, not in the daemon's log.
+            let policy = access.policy()?;
             if daemon {
                 return mount::daemonize(&mountpoint, &cache.dir().join("mount.log"));
             }
             let options = weavedrive_fuse::MountOptions {
                 allow_other,
                 threads,
+                policy,
             };
             mount::run(
                 &runtime,
