@@ -99,6 +99,30 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Run a WASI (preview1) module with `/data/<id>` and `/tx/<id>` preopened, served from
+    /// the cache straight into the module's memory. Exits with the module's exit code.
+    Run {
+        /// The module (.wasm or .wat). Its compilation is cached beside the block cache.
+        module: PathBuf,
+        /// Preopen a host directory, read-write: `HOST::GUEST`, or `DIR` for the same path.
+        #[arg(long = "dir", value_name = "HOST::GUEST")]
+        dirs: Vec<String>,
+        /// An environment variable for the module: `NAME=VALUE` (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Fetch this id into the cache before the module starts (repeatable).
+        #[arg(long = "preload", value_name = "ID", allow_hyphen_values = true)]
+        preload: Vec<TxId>,
+        #[command(flatten)]
+        access: AccessArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Arguments for the module, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Unmount a weavedrive mount (also one left stale by a killed process).
     Unmount {
         mountpoint: PathBuf,

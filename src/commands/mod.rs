@@ -5,6 +5,7 @@ mod demo;
 mod get;
 mod mount;
 mod preload;
+mod run;
 mod stat;
 
 pub use cache::CacheCommand;
@@ -76,6 +77,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 cache.drive_config(&gateway),
                 &options,
             )
+        }
+        Command::Run {
+            module,
+            dirs,
+            env,
+            preload,
+            access,
+            gateway,
+            cache,
+            args,
+        } => {
+            let request = run::RunRequest {
+                module,
+                dirs,
+                env,
+                preload,
+                args,
+                policy: access.policy()?,
+                module_cache: cache.dir().join("modules"),
+            };
+            let code = run::run(runtime, cache.drive_config(&gateway), request)?;
+            std::process::exit(code)
         }
         Command::Unmount { mountpoint, lazy } => mount::unmount(&mountpoint, lazy),
         Command::Demo {

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod probe_build;
+
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -24,42 +24,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Builds the probe guest once per test binary (cargo's own lock serialises binaries).
-pub fn probe_wasm() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip1",
-                "-p",
-                "weavedrive-guest-probe",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("running cargo");
-        assert!(
-            output.status.success(),
-            "building the probe guest failed (is the wasm32-wasip1 target installed? \
-             `rustup target add wasm32-wasip1`): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|msg| {
-                msg["reason"] == "compiler-artifact"
-                    && msg["target"]["name"] == "weavedrive-guest-probe"
-            })
-            .and_then(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no probe executable")
-    })
-}
+pub use probe_build::probe_wasm;
 
 pub fn host() -> &'static (Host, Module) {
     static HOST: OnceLock<(Host, Module)> = OnceLock::new();
