@@ -18,6 +18,10 @@ fi
 if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave ]; then
   (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The WASI shim's tests build a guest program for wasm32-wasip1.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
