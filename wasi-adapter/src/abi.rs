@@ -146,63 +146,100 @@ pub fn encode_dirent(next_cookie: u64, ino: u64, filetype: u8, name: &str) -> Ve
     out
 }
 
-/// A guest's linear memory, every access bounds-checked. Pointers arrive as the i32 the
-/// guest passed; they are reinterpreted as unsigned 32-bit offsets (wasm32).
-pub struct GuestMemory<'a>(pub &'a mut [u8]);
+/// A guest's linear memory, every access bounds-checked. Pointers are offsets into it:
+/// the u32 a wasm32 guest passed, or the u64 of a memory64 guest (`wide`), whose `iovec`s
+/// and sizes are 64-bit too.
+pub struct GuestMemory<'a> {
+    bytes: &'a mut [u8],
+    wide: bool,
+}
 
-impl GuestMemory<'_> {
-    fn range(&self, ptr: i32, len: usize) -> WasiResult<std::ops::Range<usize>> {
-        let start = ptr as u32 as usize;
-        let end = start.checked_add(len).ok_or(Errno::FAULT)?;
-        if end > self.0.len() {
+/// A guest pointer, widened.
+pub type Ptr = u64;
+
+impl<'a> GuestMemory<'a> {
+    pub fn new32(bytes: &'a mut [u8]) -> Self {
+        GuestMemory { bytes, wide: false }
+    }
+
+    pub fn new64(bytes: &'a mut [u8]) -> Self {
+        GuestMemory { bytes, wide: true }
+    }
+
+    fn range(&self, ptr: Ptr, len: u64) -> WasiResult<std::ops::Range<usize>> {
+        let end = ptr.checked_add(len).ok_or(Errno::FAULT)?;
+        if end > self.bytes.len() as u64 {
             return Err(Errno::FAULT);
         }
-        Ok(start..end)
+        Ok(ptr as usize..end as usize)
     }
 
-    pub fn slice(&self, ptr: i32, len: usize) -> WasiResult<&[u8]> {
+    pub fn slice(&self, ptr: Ptr, len: u64) -> WasiResult<&[u8]> {
         let r = self.range(ptr, len)?;
-        Ok(&self.0[r])
+        Ok(&self.bytes[r])
     }
 
-    pub fn slice_mut(&mut self, ptr: i32, len: usize) -> WasiResult<&mut [u8]> {
+    pub fn slice_mut(&mut self, ptr: Ptr, len: u64) -> WasiResult<&mut [u8]> {
         let r = self.range(ptr, len)?;
-        Ok(&mut self.0[r])
+        Ok(&mut self.bytes[r])
     }
 
-    pub fn write(&mut self, ptr: i32, bytes: &[u8]) -> WasiResult<()> {
-        self.slice_mut(ptr, bytes.len())?.copy_from_slice(bytes);
+    pub fn write(&mut self, ptr: Ptr, bytes: &[u8]) -> WasiResult<()> {
+        self.slice_mut(ptr, bytes.len() as u64)?
+            .copy_from_slice(bytes);
         Ok(())
     }
 
-    pub fn write_u32(&mut self, ptr: i32, value: u32) -> WasiResult<()> {
+    pub fn write_u32(&mut self, ptr: Ptr, value: u32) -> WasiResult<()> {
         self.write(ptr, &value.to_le_bytes())
     }
 
-    pub fn write_u64(&mut self, ptr: i32, value: u64) -> WasiResult<()> {
+    pub fn write_u64(&mut self, ptr: Ptr, value: u64) -> WasiResult<()> {
         self.write(ptr, &value.to_le_bytes())
     }
 
-    pub fn read_u32(&self, ptr: i32) -> WasiResult<u32> {
+    /// Bytes a `size` result takes: 4, or 8 for a memory64 guest.
+    fn size_width(&self) -> u64 {
+        if self.wide { 8 } else { 4 }
+    }
+
+    /// Checks that a `size` result fits at `ptr` before anything is done.
+    pub fn check_size_ptr(&mut self, ptr: Ptr) -> WasiResult<()> {
+        self.slice_mut(ptr, self.size_width()).map(drop)
+    }
+
+    /// Writes a `size` result (a byte count no larger than the guest's memory).
+    pub fn write_size(&mut self, ptr: Ptr, value: u64) -> WasiResult<()> {
+        if self.wide {
+            self.write_u64(ptr, value)
+        } else {
+            self.write_u32(ptr, value as u32)
+        }
+    }
+
+    pub fn read_u32(&self, ptr: Ptr) -> WasiResult<u32> {
         let bytes = self.slice(ptr, 4)?;
         Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
     }
 
     /// A path argument: UTF-8, as WASI requires.
-    pub fn path(&self, ptr: i32, len: i32) -> WasiResult<&str> {
-        std::str::from_utf8(self.slice(ptr, len as u32 as usize)?).map_err(|_| Errno::INVAL)
+    pub fn path(&self, ptr: Ptr, len: u64) -> WasiResult<&str> {
+        std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::INVAL)
     }
 
-    /// An `iovec` array: (buf, len) pairs of u32, each checked against memory.
-    pub fn iovecs(&self, ptr: i32, count: i32) -> WasiResult<Vec<(i32, usize)>> {
-        let count = count as u32 as usize;
-        let raw = self.slice(ptr, count.checked_mul(8).ok_or(Errno::FAULT)?)?;
-        let iovecs: Vec<(i32, usize)> = raw
-            .chunks_exact(8)
+    /// An `iovec` array: (buf, len) pairs of pointer width, each checked against memory.
+    pub fn iovecs(&self, ptr: Ptr, count: u64) -> WasiResult<Vec<(Ptr, u64)>> {
+        let width = self.size_width();
+        let raw = self.slice(ptr, count.checked_mul(2 * width).ok_or(Errno::FAULT)?)?;
+        let word = |b: &[u8]| match b.len() {
+            8 => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            _ => u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))),
+        };
+        let iovecs: Vec<(Ptr, u64)> = raw
+            .chunks_exact(2 * width as usize)
             .map(|pair| {
-                let buf = u32::from_le_bytes(pair[0..4].try_into().expect("4 bytes"));
-                let len = u32::from_le_bytes(pair[4..8].try_into().expect("4 bytes"));
-                (buf as i32, len as usize)
+                let (buf, len) = pair.split_at(width as usize);
+                (word(buf), word(len))
             })
             .collect();
         for &(buf, len) in &iovecs {
@@ -261,16 +298,30 @@ mod tests {
     #[test]
     fn out_of_bounds_is_fault() {
         let mut backing = vec![0u8; 64];
-        let mut mem = GuestMemory(&mut backing);
+        let mut mem = GuestMemory::new32(&mut backing);
         assert_eq!(mem.write_u64(60, 1), Err(Errno::FAULT));
-        assert_eq!(mem.write_u32(-1, 1), Err(Errno::FAULT));
+        assert_eq!(mem.write_u32(u64::MAX, 1), Err(Errno::FAULT));
         assert!(mem.write_u64(56, 1).is_ok());
         mem.write_u32(0, 40).unwrap();
         mem.write_u32(4, 100).unwrap();
         assert_eq!(mem.iovecs(0, 1), Err(Errno::FAULT), "iovec past the end");
         mem.write_u32(4, 24).unwrap();
         assert_eq!(mem.iovecs(0, 1), Ok(vec![(40, 24)]));
-        assert_eq!(mem.iovecs(0, i32::MAX), Err(Errno::FAULT));
+        assert_eq!(mem.iovecs(0, u64::from(u32::MAX)), Err(Errno::FAULT));
+        assert_eq!(mem.iovecs(0, u64::MAX), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn memory64_iovecs_and_sizes_are_64_bit() {
+        let mut backing = vec![0u8; 64];
+        let mut mem = GuestMemory::new64(&mut backing);
+        mem.write_u64(0, 32).unwrap();
+        mem.write_u64(8, 16).unwrap();
+        assert_eq!(mem.iovecs(0, 1), Ok(vec![(32, 16)]));
+        mem.write_size(48, 7).unwrap();
+        assert_eq!(&backing[48..56], &7u64.to_le_bytes());
+        let mut mem = GuestMemory::new64(&mut backing);
+        assert_eq!(mem.check_size_ptr(60), Err(Errno::FAULT));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::linker::{WeaveWasiView, add_to_linker};
+use crate::linker64::add_to_linker64;
 use crate::ops::WeaveWasi;
 use crate::vfs::{Root, VirtualFs};
 
@@ -171,6 +172,7 @@ impl Host {
         );
         let mut linker = Linker::new(&self.engine);
         add_to_linker(&mut linker)?;
+        add_to_linker64(&mut linker)?;
         let instance = linker.instantiate(&mut store, module)?;
         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
         match start.call(&mut store, ()) {

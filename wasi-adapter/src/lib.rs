@@ -21,20 +21,23 @@
 //! ```
 //! Host calls block the calling thread on a miss, so run guests off the tokio workers.
 //!
-//! wasm64: preview1 has no memory64 ABI. The design for AO's wasm64 processes is the same set
-//! of imports with i64 pointers and sizes under a module of their own
-//! (`wasi_snapshot_preview1_64`), served by the same `ops` over a 64-bit `GuestMemory`; the
-//! stock implementation cannot be delegated to there (it is wasm32-only), so such a module
-//! would see only the WeaveDrive tree and stdio.
+//! wasm64 (memory64, as AO's processes with up to 16 GiB use): preview1 has no memory64 ABI,
+//! so [`add_to_linker64`] adds our own: the same calls with 64-bit pointers, sizes and
+//! `iovec`s under the import module [`MODULE_64`] (`wasi_snapshot_preview1_64`), served by the
+//! same code over a 64-bit [`abi::GuestMemory`]. Stock wasmtime-wasi is wasm32-only, so
+//! nothing is delegated there: a memory64 guest sees `/data` (fd 3), `/tx` (fd 4), stdout and
+//! stderr; `prestat` is 16 bytes (tag at 0, name length as u64 at 8).
 
 pub mod abi;
 pub mod fds;
 pub mod host;
 mod linker;
+mod linker64;
 mod ops;
 pub mod vfs;
 
 pub use host::{Host, HostOptions, Placeholders};
 pub use linker::{WeaveWasiView, add_to_linker};
+pub use linker64::{MODULE_64, add_to_linker64};
 pub use ops::WeaveWasi;
 pub use vfs::{Root, VirtualFs};

@@ -25,6 +25,11 @@ fn memory<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<Memory> {
     }
 }
 
+/// A wasm32 pointer or size, widened.
+fn p(value: i32) -> u64 {
+    u64::from(value as u32)
+}
+
 fn virt(w: &mut WeaveWasi, fd: i32) -> bool {
     w.fds.is_virtual(fd as u32)
 }
@@ -40,7 +45,7 @@ fn ours<T: WeaveWasiView>(
 ) -> wasmtime::Result<i32> {
     let memory = memory(caller)?;
     let (bytes, state) = memory.data_and_store_mut(caller);
-    Ok(match call(state.weave(), &mut GuestMemory(bytes)) {
+    Ok(match call(state.weave(), &mut GuestMemory::new32(bytes)) {
         Ok(()) => Errno::SUCCESS.code(),
         Err(errno) => errno.code(),
     })
@@ -96,27 +101,27 @@ pub fn add_to_linker<T: WeaveWasiView>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.allow_shadowing(true);
 
     wrap!(linker, stock_async, fd_read(fd: i32, iovs: i32, len: i32, nread: i32),
-        |w| virt(w, fd) => |s, m| s.fd_read(m, fd as u32, iovs, len, nread));
+        |w| virt(w, fd) => |s, m| s.fd_read(m, fd as u32, p(iovs), p(len), p(nread)));
     wrap!(linker, stock_async, fd_pread(fd: i32, iovs: i32, len: i32, at: i64, nread: i32),
-        |w| virt(w, fd) => |s, m| s.fd_pread(m, fd as u32, iovs, len, at, nread));
+        |w| virt(w, fd) => |s, m| s.fd_pread(m, fd as u32, p(iovs), p(len), at, p(nread)));
     wrap!(linker, stock_async, fd_seek(fd: i32, delta: i64, whence: i32, out: i32),
-        |w| virt(w, fd) => |s, m| s.fd_seek(m, fd as u32, delta, whence, out));
+        |w| virt(w, fd) => |s, m| s.fd_seek(m, fd as u32, delta, whence, p(out)));
     wrap!(linker, stock_sync, fd_tell(fd: i32, out: i32),
-        |w| virt(w, fd) => |s, m| s.fd_tell(m, fd as u32, out));
+        |w| virt(w, fd) => |s, m| s.fd_tell(m, fd as u32, p(out)));
     wrap!(linker, stock_async, fd_advise(fd: i32, at: i64, len: i64, advice: i32),
         |w| virt(w, fd) => |s, m| s.fd_advise(fd as u32, at, len, advice));
     // The placeholder preopens answer fdstat and prestat as stock preopens (with the rights
     // wasi-libc expects); only files and directories opened under them are ours.
     wrap!(linker, stock_async, fd_fdstat_get(fd: i32, out: i32),
-        |w| open(w, fd) => |s, m| s.fd_fdstat_get(m, fd as u32, out));
+        |w| open(w, fd) => |s, m| s.fd_fdstat_get(m, fd as u32, p(out)));
     wrap!(linker, stock_sync, fd_fdstat_set_flags(fd: i32, flags: i32),
         |w| open(w, fd) => |s, m| s.fd_fdstat_set_flags(fd as u32, flags));
     wrap!(linker, stock_sync, fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64),
         |w| open(w, fd) => |s, m| s.fd_fdstat_set_rights(fd as u32, base, inheriting));
     wrap!(linker, stock_async, fd_filestat_get(fd: i32, out: i32),
-        |w| virt(w, fd) => |s, m| s.fd_filestat_get(m, fd as u32, out));
+        |w| virt(w, fd) => |s, m| s.fd_filestat_get(m, fd as u32, p(out)));
     wrap!(linker, stock_async, fd_readdir(fd: i32, buf: i32, len: i32, cookie: i64, used: i32),
-        |w| virt(w, fd) => |s, m| s.fd_readdir(m, fd as u32, buf, len, cookie, used));
+        |w| virt(w, fd) => |s, m| s.fd_readdir(m, fd as u32, p(buf), p(len), cookie, p(used)));
     wrap!(linker, stock_async, fd_write(fd: i32, iovs: i32, len: i32, written: i32),
         |w| virt(w, fd) => |s, m| s.not_writable(fd as u32));
     wrap!(linker, stock_async, fd_pwrite(fd: i32, iovs: i32, len: i32, at: i64, written: i32),
@@ -137,12 +142,12 @@ pub fn add_to_linker<T: WeaveWasiView>(linker: &mut Linker<T>) -> wasmtime::Resu
         path_open(fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32,
                   base: i64, inheriting: i64, fdflags: i32, out: i32),
         |w| virt(w, fd) => |s, m| s.path_open(
-            m, fd as u32, (path, path_len), oflags, base, inheriting, fdflags, out));
+            m, fd as u32, (p(path), p(path_len)), oflags, base, inheriting, fdflags, p(out)));
     wrap!(linker, stock_async, path_filestat_get(fd: i32, flags: i32, path: i32, len: i32, out: i32),
-        |w| virt(w, fd) => |s, m| s.path_filestat_get(m, fd as u32, (path, len), out));
+        |w| virt(w, fd) => |s, m| s.path_filestat_get(m, fd as u32, (p(path), p(len)), p(out)));
     wrap!(linker, stock_async,
         path_readlink(fd: i32, path: i32, len: i32, buf: i32, buf_len: i32, used: i32),
-        |w| virt(w, fd) => |s, m| s.path_readlink(m, fd as u32, (path, len)));
+        |w| virt(w, fd) => |s, m| s.path_readlink(m, fd as u32, (p(path), p(len))));
     wrap!(linker, stock_async,
         path_filestat_set_times(fd: i32, flags: i32, path: i32, len: i32, atim: i64, mtim: i64, fst: i32),
         |w| virt(w, fd) => |s, m| s.read_only(fd as u32));
@@ -189,7 +194,7 @@ pub fn add_to_linker<T: WeaveWasiView>(linker: &mut Linker<T>) -> wasmtime::Resu
             if errno == Errno::SUCCESS.code() {
                 let memory = memory(&mut caller)?;
                 let (bytes, state) = memory.data_and_store_mut(&mut caller);
-                if let Ok(name) = GuestMemory(bytes).slice(path, len as u32 as usize) {
+                if let Ok(name) = GuestMemory::new32(bytes).slice(p(path), p(len)) {
                     let name = name.to_vec();
                     state.weave().learn_preopen(fd as u32, &name);
                 }

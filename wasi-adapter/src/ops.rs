@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::abi::{
-    Errno, GuestMemory, WasiResult, advice, encode_dirent, encode_fdstat, fdflags, filetype,
+    Errno, GuestMemory, Ptr, WasiResult, advice, encode_dirent, encode_fdstat, fdflags, filetype,
     oflags, rights, whence,
 };
 use crate::fds::{FdTable, OpenFd};
@@ -33,15 +33,15 @@ impl WeaveWasi {
     fn read_iovecs(
         content: &Content,
         mem: &mut GuestMemory,
-        iovs: i32,
-        iovs_len: i32,
+        iovs: Ptr,
+        iovs_len: u64,
         at: u64,
     ) -> WasiResult<u64> {
         let mut total = 0u64;
         for (buf, len) in mem.iovecs(iovs, iovs_len)? {
             let out = mem.slice_mut(buf, len)?;
-            let n = content.read_into(at + total, out)?;
-            total += n as u64;
+            let n = content.read_into(at + total, out)? as u64;
+            total += n;
             if n < len {
                 break;
             }
@@ -64,30 +64,30 @@ impl WeaveWasi {
         &mut self,
         mem: &mut GuestMemory,
         fd: u32,
-        iovs: i32,
-        iovs_len: i32,
-        nread: i32,
+        iovs: Ptr,
+        iovs_len: u64,
+        nread: Ptr,
     ) -> WasiResult<()> {
-        mem.slice_mut(nread, 4)?;
+        mem.check_size_ptr(nread)?;
         let file = self.readable(fd)?;
         let n = Self::read_iovecs(&file.content.clone(), mem, iovs, iovs_len, file.position)?;
         self.fds.get_mut(fd)?.position += n;
-        mem.write_u32(nread, n as u32)
+        mem.write_size(nread, n)
     }
 
     pub fn fd_pread(
         &mut self,
         mem: &mut GuestMemory,
         fd: u32,
-        iovs: i32,
-        iovs_len: i32,
+        iovs: Ptr,
+        iovs_len: u64,
         at: i64,
-        nread: i32,
+        nread: Ptr,
     ) -> WasiResult<()> {
-        mem.slice_mut(nread, 4)?;
+        mem.check_size_ptr(nread)?;
         let content = self.readable(fd)?.content.clone();
         let n = Self::read_iovecs(&content, mem, iovs, iovs_len, offset(at)?)?;
-        mem.write_u32(nread, n as u32)
+        mem.write_size(nread, n)
     }
 
     pub fn fd_seek(
@@ -96,7 +96,7 @@ impl WeaveWasi {
         fd: u32,
         delta: i64,
         whence: i32,
-        new_offset: i32,
+        new_offset: Ptr,
     ) -> WasiResult<()> {
         mem.slice_mut(new_offset, 8)?;
         let file = self.fds.get_mut(fd)?;
@@ -117,7 +117,7 @@ impl WeaveWasi {
         mem.write_u64(new_offset, file.position)
     }
 
-    pub fn fd_tell(&mut self, mem: &mut GuestMemory, fd: u32, out: i32) -> WasiResult<()> {
+    pub fn fd_tell(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         let file = self.fds.get(fd)?;
         if matches!(file.node, Node::Dir(_)) {
             return Err(Errno::BADF);
@@ -143,7 +143,7 @@ impl WeaveWasi {
         Ok(())
     }
 
-    pub fn fd_fdstat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: i32) -> WasiResult<()> {
+    pub fn fd_fdstat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         let file = self.fds.get(fd)?;
         let stat = encode_fdstat(
             file.node.filetype(),
@@ -176,7 +176,7 @@ impl WeaveWasi {
         Ok(())
     }
 
-    pub fn fd_filestat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: i32) -> WasiResult<()> {
+    pub fn fd_filestat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         mem.slice_mut(out, 64)?;
         let node = match self.fds.dir(fd) {
             Ok(root) => Node::Dir(root),
@@ -194,15 +194,15 @@ impl WeaveWasi {
         &mut self,
         mem: &mut GuestMemory,
         fd: u32,
-        buf: i32,
-        buf_len: i32,
+        buf: Ptr,
+        buf_len: u64,
         cookie: i64,
-        used: i32,
+        used: Ptr,
     ) -> WasiResult<()> {
         let root = self.fds.dir(fd)?;
-        mem.slice_mut(used, 4)?;
-        let buf_len = buf_len as u32 as usize;
+        mem.check_size_ptr(used)?;
         mem.slice_mut(buf, buf_len)?;
+        let buf_len = buf_len as usize;
         let entries = match (cookie, self.fds.listing(fd)) {
             (1.., Some(entries)) => entries,
             _ => {
@@ -223,7 +223,7 @@ impl WeaveWasi {
         // A full buffer tells the guest to come back (or grow it, if an entry was cut).
         packed.truncate(buf_len);
         mem.write(buf, &packed)?;
-        mem.write_u32(used, packed.len() as u32)
+        mem.write_size(used, packed.len() as u64)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -231,12 +231,12 @@ impl WeaveWasi {
         &mut self,
         mem: &mut GuestMemory,
         dirfd: u32,
-        path: (i32, i32),
+        path: (Ptr, u64),
         oflags: i32,
         rights_base: i64,
         rights_inheriting: i64,
         fdflags: i32,
-        fd_out: i32,
+        fd_out: Ptr,
     ) -> WasiResult<()> {
         let root = self.fds.dir(dirfd)?;
         mem.slice_mut(fd_out, 4)?;
@@ -284,8 +284,8 @@ impl WeaveWasi {
         &mut self,
         mem: &mut GuestMemory,
         dirfd: u32,
-        path: (i32, i32),
-        out: i32,
+        path: (Ptr, u64),
+        out: Ptr,
     ) -> WasiResult<()> {
         let root = self.fds.dir(dirfd)?;
         mem.slice_mut(out, 64)?;
@@ -300,7 +300,7 @@ impl WeaveWasi {
         &mut self,
         mem: &mut GuestMemory,
         dirfd: u32,
-        path: (i32, i32),
+        path: (Ptr, u64),
     ) -> WasiResult<()> {
         let root = self.fds.dir(dirfd)?;
         self.vfs.resolve(root, mem.path(path.0, path.1)?)?;
@@ -346,5 +346,49 @@ impl WeaveWasi {
             return Some(filetype::DIRECTORY);
         }
         self.fds.get(fd).ok().map(|f| f.node.filetype())
+    }
+}
+
+/// Calls only the memory64 import module has: it has no stock implementation to learn
+/// preopens from, so the tree's preopens are fixed at fds 3 (`/data`) and 4 (`/tx`).
+impl WeaveWasi {
+    pub const WASM64_PREOPENS: [(u32, Root); 2] = [(3, Root::Data), (4, Root::Tx)];
+
+    pub fn ensure_wasm64_preopens(&mut self) {
+        for (fd, root) in Self::WASM64_PREOPENS {
+            if !self.fds.is_preopen(fd) {
+                self.fds.learn_preopen(fd, root);
+            }
+        }
+    }
+
+    fn preopen_name(&self, fd: u32) -> WasiResult<&'static str> {
+        Self::WASM64_PREOPENS
+            .iter()
+            .find(|(n, _)| *n == fd && self.fds.is_preopen(fd))
+            .map(|(_, root)| root.guest_path())
+            .ok_or(Errno::BADF)
+    }
+
+    /// `prestat` for memory64: tag (u8, 0 = dir) at 0, name length (u64) at 8.
+    pub fn fd_prestat_get64(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
+        let name = self.preopen_name(fd)?;
+        let mut prestat = [0u8; 16];
+        prestat[8..].copy_from_slice(&(name.len() as u64).to_le_bytes());
+        mem.write(out, &prestat)
+    }
+
+    pub fn fd_prestat_dir_name64(
+        &mut self,
+        mem: &mut GuestMemory,
+        fd: u32,
+        path: Ptr,
+        len: u64,
+    ) -> WasiResult<()> {
+        let name = self.preopen_name(fd)?;
+        if len < name.len() as u64 {
+            return Err(Errno::NAMETOOLONG);
+        }
+        mem.write(path, name.as_bytes())
     }
 }
