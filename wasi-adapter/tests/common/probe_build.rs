@@ -48,7 +48,7 @@ pub fn cargo_artifact(package: &str, target: Option<&str>, release: bool) -> Pat
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact")
         .filter_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("cargo named no executable for {package}"));
     built.insert(key, path.clone());
     path
