@@ -39,7 +39,7 @@ for _ in $(seq 600); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sl
 url=$(sed -n 's/^READY //p' "$work/gw.out")
 id() { sed -n "${1}p" "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 config=$(id 1) tokenizer=$(id 2) weights=$(id 3)
-drop='sync; echo 3 > /proc/sys/vm/drop_caches'
+drop="sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
 mount_at() { # mountpoint cache
   mkdir -p "$1"
   "$bin/weavedrive" mount "$1" --daemon --gateway "$url" --cache-dir "$2"
