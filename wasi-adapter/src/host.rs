@@ -56,9 +56,10 @@ pub struct HostOptions {
     pub module_cache: Option<PathBuf>,
 }
 
-struct State {
-    wasi: WasiP1Ctx,
-    weave: WeaveWasi,
+/// Store data for a host that needs nothing besides WASI and the shim.
+pub struct State {
+    pub wasi: WasiP1Ctx,
+    pub weave: WeaveWasi,
 }
 
 impl WeaveWasiView for State {

@@ -36,7 +36,7 @@ mod linker64;
 mod ops;
 pub mod vfs;
 
-pub use host::{Host, HostOptions, Placeholders};
+pub use host::{Host, HostOptions, Placeholders, State};
 pub use linker::{WeaveWasiView, add_to_linker};
 pub use linker64::{MODULE_64, add_to_linker64};
 pub use ops::WeaveWasi;

@@ -181,25 +181,23 @@ impl VirtualFs {
     }
 
     fn check_exists(&self, id: &TxId) -> WasiResult<()> {
+        self.header(id).map(drop)
+    }
+
+    /// The verified header of an allowed id (`ACCES` before any network request if not).
+    fn header(&self, id: &TxId) -> WasiResult<weavedrive_cache::arweave::TxHeader> {
         if !self.policy.allows(id) {
             return Err(Errno::ACCES);
         }
         self.runtime
             .block_on(self.drive.header(id))
-            .map(drop)
             .map_err(drive_errno)
     }
 
     pub fn stat(&self, node: Node) -> WasiResult<Filestat> {
         let size = match node {
             Node::Dir(_) => 0,
-            Node::Data(id) => {
-                self.check_exists(&id)?;
-                self.runtime
-                    .block_on(self.drive.header(&id))
-                    .map_err(drive_errno)?
-                    .data_size
-            }
+            Node::Data(id) => self.header(&id)?.data_size,
             Node::TxJson(id) => self.header_json(&id)?.len() as u64,
         };
         Ok(Filestat {
@@ -231,12 +229,7 @@ impl VirtualFs {
         if let Some(json) = self.json.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        self.check_exists(id)?;
-        let header = self
-            .runtime
-            .block_on(self.drive.header(id))
-            .map_err(drive_errno)?;
-        let json = Bytes::from(weavedrive_cache::drive::header_json(&header));
+        let json = Bytes::from(weavedrive_cache::drive::header_json(&self.header(id)?));
         self.json.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

@@ -7,9 +7,8 @@ mod common;
 use common::*;
 use wasmtime::{Engine, Linker, Module, Store};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
 use weavedrive_cache::AccessPolicy;
-use weavedrive_wasi::{WeaveWasi, WeaveWasiView, add_to_linker64};
+use weavedrive_wasi::{State, WeaveWasi, add_to_linker64};
 
 const GUEST: &str = r#"
 (module
@@ -32,20 +31,6 @@ const GUEST: &str = r#"
   (func (export "fstat") (param i32 i64) (result i32) local.get 0 local.get 1 call $fstat)
 )
 "#;
-
-struct State {
-    wasi: WasiP1Ctx,
-    weave: WeaveWasi,
-}
-
-impl WeaveWasiView for State {
-    fn wasi(&mut self) -> &mut WasiP1Ctx {
-        &mut self.wasi
-    }
-    fn weave(&mut self) -> &mut WeaveWasi {
-        &mut self.weave
-    }
-}
 
 const HIGH: u64 = (1 << 32) + 100;
 
