@@ -389,6 +389,45 @@ fn a_killed_mount_is_recovered_by_mount_and_by_unmount() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not mounted"));
 }
 
+/// `weavedrive unmount` from outside ends the mount's process, and that process must not
+/// unmount whatever is at the mountpoint by then: fuser's session, when dropped, unmounts by
+/// path again. The old process is stopped until the new mount is up, so the race is forced.
+#[test]
+fn an_ended_mount_leaves_the_next_mount_at_its_path_alone() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[M]);
+    let (id, bytes) = &fx.txs[0];
+    let mut old = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let pid = old.child.as_ref().unwrap().id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+        .arg("unmount")
+        .arg(&old.mountpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let (status, stderr) = wait_with_timeout(old.child.as_mut().unwrap(), Duration::from_secs(20));
+    old.child = None;
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("was unmounted"), "{stderr}");
+    assert!(
+        is_mounted(&new.mountpoint),
+        "the old process unmounted the new mount"
+    );
+    assert!(std::fs::read(new.data(id)).unwrap() == bytes[..]);
+    new.stop();
+}
+
 #[test]
 fn a_multi_gib_file_mmaps_and_reads_at_random_through_gateway_blips() {
     if !fuse_available() {

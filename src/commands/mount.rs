@@ -74,7 +74,10 @@ impl StopSignals {
 pub fn finish(session: BackgroundSession, mountpoint: &Path) -> anyhow::Result<()> {
     if session.guard.is_finished() {
         eprintln!("weavedrive: {} was unmounted", mountpoint.display());
-        let _ = session.join();
+        // Not `join`: dropping the session unmounts the mountpoint by path once more if fuser
+        // believes it still mounted (it does, after an external umount), and by then a new
+        // mount may sit there. Its thread has ended; the process exits soon after.
+        std::mem::forget(session);
         return Ok(());
     }
     match session.umount_and_join() {
