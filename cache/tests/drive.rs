@@ -375,3 +375,91 @@ fn random_ranges_match_the_source() {
         )
         .unwrap();
 }
+
+/// The block file holding `chunk` (content-addressed by its sha256).
+fn block_file_of(dir: &Path, chunk: &[u8]) -> PathBuf {
+    use sha2::Digest;
+    let name = hex::encode(sha2::Sha256::digest(chunk));
+    dir.join("blocks").join(&name[..2]).join(name)
+}
+
+/// A read spanning many chunks is split across threads (each filling its own part of the
+/// output); the parts must land in the right places, and a bad block in one part is refetched
+/// alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_reads_from_disk_are_split_across_threads_and_exact() {
+    let size = 9 * M + 777;
+    let env = env(&[size]).await;
+    let (id, bytes) = env.txs[0].clone();
+    env.drive(1 << 30, M)
+        .preload(&id, false, |_, _| {})
+        .await
+        .unwrap();
+    let chunk = |i: usize| &bytes[i * 256 * K as usize..(i + 1) * 256 * K as usize];
+    let bad = block_file_of(env.dir.path(), chunk(6));
+    let mut corrupt = std::fs::read(&bad).unwrap();
+    corrupt[5000] ^= 1;
+    std::fs::write(&bad, corrupt).unwrap();
+
+    env.gateway.reset_stats();
+    let drive = env.drive(1 << 30, 512 * K);
+    let got = drive.read_at(&id, 12_345, 8 * M).await.unwrap();
+    assert!(got[..] == bytes[12_345..12_345 + 8 * M as usize]);
+    assert_eq!(
+        env.chunk_requests(),
+        1,
+        "only the corrupt block is refetched"
+    );
+    assert_eq!(drive.stats().disk.unwrap().corrupt_dropped, 1);
+
+    // The blocking path (FUSE, WASI) into a caller's buffer, the whole file at once.
+    let file = drive.open(&id).await.unwrap();
+    let whole = tokio::task::spawn_blocking(move || {
+        let mut out = vec![0u8; size as usize + 100];
+        let n = file.read_into_blocking(0, &mut out).unwrap();
+        out.truncate(n);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(whole == bytes[..]);
+    assert_eq!(env.chunk_requests(), 1);
+}
+
+/// With the blocks on disk, a sequential reader's window is read into memory ahead of it (a
+/// 128 KiB read alone would leave nothing in memory), without any network request.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_ahead_brings_disk_blocks_into_memory_ahead_of_the_reader() {
+    let env = env(&[8 * M]).await;
+    let (id, bytes) = env.txs[0].clone();
+    env.drive(1 << 30, M)
+        .preload(&id, false, |_, _| {})
+        .await
+        .unwrap();
+    env.gateway.reset_stats();
+    let drive = env.drive(1 << 30, 64 * M);
+    let file = drive.open(&id).await.unwrap();
+    let first = file.read_at(0, 128 * K).await.unwrap();
+    assert!(first[..] == bytes[..128 * K as usize]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // The 1 MiB window after the read: its 4 (of 5 touched) whole chunks at least.
+    while drive.stats().memory.bytes < M {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window was not read ahead from disk: {:?}",
+            drive.stats().memory
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let hits_before = drive.stats().memory.hits;
+    for i in 1..8 * M / (128 * K) {
+        let piece = file.read_at(i * 128 * K, 128 * K).await.unwrap();
+        assert!(piece[..] == bytes[(i * 128 * K) as usize..((i + 1) * 128 * K) as usize]);
+    }
+    assert_eq!(env.chunk_requests(), 0);
+    assert!(
+        drive.stats().memory.hits - hits_before >= 32,
+        "sequential reads should mostly find their blocks in memory: {:?}",
+        drive.stats().memory
+    );
+}

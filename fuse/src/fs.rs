@@ -385,9 +385,12 @@ impl Filesystem for WeaveFs {
                 };
                 // One buffer per FUSE thread, reused: no allocation or page faults per read.
                 return READ_BUFFER.with_borrow_mut(|buf| {
-                    match handle.read_at_blocking_into(offset, size as u64, buf) {
-                        Ok(n) => reply.data(&buf[..n]),
-                        Err(e) => reply.error(errno(e)),
+                    let mut reply = Some(reply);
+                    let r = handle.read_at_blocking_with(offset, size as u64, buf, |bytes| {
+                        reply.take().expect("replied once").data(bytes)
+                    });
+                    if let (Err(e), Some(reply)) = (r, reply) {
+                        reply.error(errno(e))
                     }
                 });
             }

@@ -1,6 +1,9 @@
 //! An open transaction with sequential read-ahead (mountpoint-s3 style): reads that follow
 //! each other grow a window, 1 MiB doubling up to the configured cap, fetched in parallel
 //! ahead of the reader; a seek resets it, so random access never triggers large prefetches.
+//! The kernel's read-ahead (page cache, mmap faults) hands a sequential stream to several
+//! FUSE threads, so its reads arrive a little out of order: a read inside the window already
+//! asked for continues the stream, and a short step back leaves it alone.
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -14,6 +17,8 @@ use crate::txmap::TxRecord;
 const INITIAL_WINDOW: u64 = 1 << 20;
 /// A forward skip this small still counts as sequential (readers skip headers, align reads).
 const SEQUENTIAL_SLACK: u64 = 256 << 10;
+/// A read this far behind the stream's end is a late arrival, not a seek.
+const REORDER_SLACK: u64 = 2 << 20;
 
 pub struct FileHandle {
     drive: Drive,
@@ -33,7 +38,11 @@ struct ReadPattern {
 impl ReadPattern {
     /// Updates the pattern with a read and returns the range to prefetch now (maybe empty).
     fn observe(&mut self, offset: u64, len: u64, cap: u64) -> Range<u64> {
-        let sequential = offset >= self.next && offset - self.next <= SEQUENTIAL_SLACK;
+        if offset < self.next && self.next - offset <= REORDER_SLACK {
+            return 0..0;
+        }
+        let reach = self.prefetched_to.max(self.next + SEQUENTIAL_SLACK);
+        let sequential = offset >= self.next && offset <= reach;
         self.next = offset + len;
         if !sequential {
             self.window = 0;
@@ -78,15 +87,19 @@ impl FileHandle {
         self.drive.read_tx_blocking(&self.tx, offset, len)
     }
 
-    /// `read_at_blocking` into a reused buffer: fills `out[..n]`, returns `n`.
-    pub fn read_at_blocking_into(
+    /// `read_at_blocking` handing the bytes to `consume` (e.g. a FUSE reply) without copying
+    /// them when the memory tier holds them in one block; otherwise they are read into `buf`,
+    /// which is reused across calls.
+    pub fn read_at_blocking_with<R>(
         &self,
         offset: u64,
         len: u64,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, DriveError> {
+        buf: &mut Vec<u8>,
+        consume: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, DriveError> {
         self.read_ahead(offset, len);
-        self.drive.read_tx_blocking_into(&self.tx, offset, len, out)
+        self.drive
+            .read_tx_blocking_with(&self.tx, offset, len, buf, consume)
     }
 
     /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
@@ -142,6 +155,7 @@ mod tests {
             p.observe(700 * k, 4 * k, cap),
             640 * k + 8 * mib..704 * k + 8 * mib
         );
+        assert!(p.observe(100 * mib, 4 * k, cap).is_empty());
         assert!(p.observe(0, 4 * k, cap).is_empty());
         assert!(p.observe(100 * mib, 4 * k, cap).is_empty());
         let restarted = p.observe(100 * mib + 4 * k, 4 * k, cap);
@@ -150,5 +164,34 @@ mod tests {
             100 * mib + 8 * k..101 * mib + 8 * k,
             "restarts small"
         );
+    }
+
+    #[test]
+    fn reads_arriving_out_of_order_keep_the_stream() {
+        let (cap, k, mib) = (64 << 20, 1 << 10, 1 << 20);
+        let mut p = ReadPattern::default();
+        assert_eq!(p.observe(0, 128 * k, cap), 128 * k..128 * k + mib);
+        // Two FUSE threads: the later request first, then the earlier one.
+        assert_eq!(
+            p.observe(256 * k, 128 * k, cap),
+            128 * k + mib..384 * k + 2 * mib,
+            "a skip inside the window asked for is sequential"
+        );
+        assert!(
+            p.observe(128 * k, 128 * k, cap).is_empty(),
+            "late, not a seek"
+        );
+        assert_eq!(p.window, 2 * mib, "the late read left the window alone");
+        assert_eq!(
+            p.observe(384 * k, 128 * k, cap),
+            384 * k + 2 * mib..512 * k + 4 * mib
+        );
+        // Past the window is a seek, and so is a step back longer than reordering explains.
+        assert!(p.observe(10 * mib, 4 * k, cap).is_empty());
+        assert_eq!(p.window, 0);
+        assert!(!p.observe(10 * mib + 4 * k, 4 * k, cap).is_empty());
+        assert_eq!(p.window, mib);
+        assert!(p.observe(7 * mib, 4 * k, cap).is_empty());
+        assert_eq!(p.window, 0);
     }
 }

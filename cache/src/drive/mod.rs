@@ -5,6 +5,7 @@
 mod error;
 mod handle;
 mod info;
+mod promote;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -19,12 +20,13 @@ pub use error::DriveError;
 pub use handle::FileHandle;
 pub use info::{DriveStats, TxInfo, header_json};
 
-use crate::arweave::TxId;
+use crate::arweave::{Hash, TxId};
 use crate::gateway::{GatewayClient, GatewayConfig};
 use crate::memory::MemoryTier;
 use crate::store::DiskStore;
 use crate::txmap::{TxMapStore, TxRecord};
 use info::Counters;
+use promote::Promotions;
 
 #[derive(Debug, Clone)]
 pub struct DriveConfig {
@@ -52,6 +54,12 @@ impl Default for DriveConfig {
     }
 }
 
+/// Block files read at once for one large read, or for read-ahead from the disk tier: enough
+/// to keep an SSD's queue busy (one at a time leaves it mostly idle with a cold page cache).
+const PARALLEL_DISK_READS: usize = 8;
+/// A read must span at least this many chunks before it is split across threads.
+const PARALLEL_FILL_MIN_CHUNKS: usize = 8;
+
 type Flight<T> = Shared<BoxFuture<'static, Result<T, DriveError>>>;
 
 #[derive(Clone)]
@@ -69,6 +77,8 @@ struct Inner {
     tx_flights: Mutex<HashMap<TxId, Flight<Arc<TxRecord>>>>,
     chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
     pinned: Mutex<HashSet<TxId>>,
+    /// Blocks being read from disk into memory ahead of a sequential reader.
+    promotions: Promotions,
     counters: Counters,
     /// The runtime the Drive was made in: blocking reads and prefetches from frontend threads
     /// outside it run their network work there.
@@ -96,6 +106,7 @@ impl Drive {
                 tx_flights: Mutex::default(),
                 chunk_flights: Mutex::default(),
                 pinned: Mutex::default(),
+                promotions: Promotions::new(PARALLEL_DISK_READS),
                 counters: Counters::default(),
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
@@ -466,20 +477,27 @@ impl Drive {
         Ok(())
     }
 
-    /// [`Self::read_tx_blocking`] into a caller's buffer, reused across reads (no allocation
-    /// or page faults per read). Fills `out[..n]` and returns `n`.
-    fn read_tx_blocking_into(
+    /// [`Self::read_tx_blocking`] handing the bytes to `consume`: a slice of the memory tier
+    /// when one chunk there holds them all (no copy), else `buf` (reused across reads, so no
+    /// allocation or page faults per read) filled with them.
+    fn read_tx_blocking_with<R>(
         &self,
         tx: &Arc<TxRecord>,
         offset: u64,
         len: u64,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, DriveError> {
-        let want = len.min(tx.size().saturating_sub(offset)) as usize;
-        if out.len() < want {
-            out.resize(want, 0);
+        buf: &mut Vec<u8>,
+        consume: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, DriveError> {
+        match self.prepare(tx, offset, len) {
+            Prepared::Done(bytes) => Ok(consume(&bytes)),
+            Prepared::Plan(plan) => {
+                if buf.len() < plan.len {
+                    buf.resize(plan.len, 0);
+                }
+                self.fill_blocking(tx, &plan, &mut buf[..plan.len])?;
+                Ok(consume(&buf[..plan.len]))
+            }
         }
-        self.read_tx_blocking_slice(tx, offset, &mut out[..want])
     }
 
     /// [`Self::read_tx_blocking`] into `out`: fills `out[..n]` and returns `n`.
@@ -534,16 +552,63 @@ impl Drive {
     }
 
     /// Copies what memory and disk hold into `out`; returns the pieces still missing.
-    /// Blocking (disk reads), cheap when everything is in memory.
+    /// Blocking (disk reads), cheap when everything is in memory. A large read is split
+    /// across threads so its block files are read in parallel.
     fn fill_local(&self, tx: &TxRecord, plan: &ReadPlan, out: &mut [u8]) -> Vec<usize> {
+        let pieces = &plan.pieces;
+        if pieces.len() < PARALLEL_FILL_MIN_CHUNKS
+            || self.inner.disk.is_none()
+            || plan.all_in_memory(self, tx)
+        {
+            return self.fill_pieces(tx, pieces, 0, out);
+        }
+        let per_thread = pieces.len().div_ceil(PARALLEL_DISK_READS);
+        std::thread::scope(|scope| {
+            let mut rest = out;
+            let mut consumed = 0;
+            let workers: Vec<_> = pieces
+                .chunks(per_thread)
+                .enumerate()
+                .map(|(n, group)| {
+                    let last = group.last().expect("chunks are non-empty");
+                    let end = last.at + last.within.len() - consumed;
+                    let (mine, tail) = std::mem::take(&mut rest).split_at_mut(end);
+                    rest = tail;
+                    consumed += end;
+                    scope.spawn(move || self.fill_pieces(tx, group, n * per_thread, mine))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("fill thread panicked"))
+                .collect()
+        })
+    }
+
+    /// [`Self::fill_local`] for `pieces`, the plan's pieces from number `first` on, whose
+    /// bytes start at `out[0]`. Returns the plan numbers of the pieces still missing.
+    fn fill_pieces(
+        &self,
+        tx: &TxRecord,
+        pieces: &[Piece],
+        first: usize,
+        out: &mut [u8],
+    ) -> Vec<usize> {
+        let base = pieces.first().map_or(0, |p| p.at);
         let mut missing = Vec::new();
-        for (i, piece) in plan.pieces.iter().enumerate() {
-            let target = &mut out[piece.at..piece.at + piece.within.len()];
+        for (i, piece) in pieces.iter().enumerate() {
+            let at = piece.at - base;
+            let target = &mut out[at..at + piece.within.len()];
             let Some(hash) = tx.known_hash(piece.index) else {
-                missing.push(i);
+                missing.push(first + i);
                 continue;
             };
-            if let Some(bytes) = self.inner.memory.get(&hash) {
+            let mut in_memory = self.inner.memory.get(&hash);
+            if in_memory.is_none() && self.inner.disk.is_some() {
+                self.inner.promotions.wait_if_reading(&hash);
+                in_memory = self.inner.memory.get(&hash);
+            }
+            if let Some(bytes) = in_memory {
                 target.copy_from_slice(&bytes[piece.within.clone()]);
                 continue;
             }
@@ -556,7 +621,7 @@ impl Drive {
                     })
             });
             if !from_disk {
-                missing.push(i);
+                missing.push(first + i);
             } else if piece.within.len() == tx.chunk_len(piece.index) {
                 // Whole chunks (sequential readers) are worth keeping hot; a 4 KiB random
                 // read is not worth copying 256 KiB into memory for.
@@ -662,31 +727,72 @@ impl Drive {
         Ok(chunk.bytes)
     }
 
+    /// Makes `range` ready for a reader about to get there: chunks held on disk are read
+    /// into memory, missing ones fetched, all in the background. Deciding which is which
+    /// stats block files, slow with a cold dentry cache, so that too happens off the reader's
+    /// thread.
     fn prefetch(&self, tx: &Arc<TxRecord>, range: Range<u64>) {
         let end = range.end.min(tx.size());
         if range.start >= end || tx.location.is_none() {
             return;
         }
-        for index in tx.chunk_index(range.start)..=tx.chunk_index(end - 1) {
-            let cached = tx
-                .known_hash(index)
-                .is_some_and(|h| self.inner.memory.contains(&h) || self.on_disk(tx, index));
-            let in_flight = self
-                .inner
-                .chunk_flights
-                .lock()
-                .unwrap()
-                .contains_key(&(tx.id(), index));
-            if cached || in_flight {
-                continue;
+        let Ok(runtime) = self.runtime() else { return };
+        let (drive, tx) = (self.clone(), tx.clone());
+        runtime.clone().spawn_blocking(move || {
+            for index in tx.chunk_index(range.start)..=tx.chunk_index(end - 1) {
+                drive.prefetch_chunk(&runtime, &tx, index);
             }
-            let Ok(runtime) = self.runtime() else { return };
+        });
+    }
+
+    fn prefetch_chunk(&self, runtime: &tokio::runtime::Handle, tx: &Arc<TxRecord>, index: usize) {
+        if let Some(hash) = tx.known_hash(index) {
+            if self.inner.memory.contains(&hash) {
+                return;
+            }
+            if self.on_disk(tx, index) {
+                return self.promote(runtime, hash);
+            }
+        }
+        let in_flight = self
+            .inner
+            .chunk_flights
+            .lock()
+            .unwrap()
+            .contains_key(&(tx.id(), index));
+        if !in_flight {
             let (drive, tx) = (self.clone(), tx.clone());
             runtime.spawn(async move {
                 // Errors surface when the reader gets there; a prefetch just tries.
                 let _ = drive.fetch_chunk(&tx, index, true).await;
             });
         }
+    }
+
+    /// Reads a disk-tier block into the memory tier in the background, a bounded number at a
+    /// time. A block that turns out absent or corrupt is left for the reader to refetch.
+    fn promote(&self, runtime: &tokio::runtime::Handle, hash: Hash) {
+        let Some(promotion) = self.inner.promotions.begin(hash) else {
+            return;
+        };
+        let drive = self.clone();
+        runtime.spawn(async move {
+            let promotions = &drive.inner.promotions;
+            let slot = promotions.start(&promotion).await;
+            let reader = drive.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let inner = &reader.inner;
+                if !inner.memory.contains(&hash)
+                    && let Some(disk) = &inner.disk
+                    && let Ok(Some(bytes)) = disk.get(&hash)
+                {
+                    inner.memory.put(hash, bytes);
+                }
+            })
+            .await;
+            promotions.finish(&hash, &promotion);
+            drop(slot);
+        });
     }
 }
 
