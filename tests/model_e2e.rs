@@ -14,7 +14,7 @@ mod probe_build;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use probe_build::cargo_artifact;
+use probe_build::{cargo_artifact, host_program};
 use weavedrive_cache::TxId;
 use weavedrive_testgw::{
     BackgroundGateway, Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet,
@@ -71,7 +71,7 @@ fn embedding(out: &Output) -> Option<Vec<f32>> {
 }
 
 fn native(paths: &[PathBuf]) -> Output {
-    Command::new(cargo_artifact("weavedrive-minilm", None, false))
+    Command::new(host_program("minilm-embed"))
         .args(paths)
         .output()
         .unwrap()
@@ -88,9 +88,9 @@ fn weavedrive(args: &[&str]) -> Output {
 struct DaemonMount(PathBuf);
 
 impl DaemonMount {
-    fn start(url: &str, cache: &Path, mountpoint: PathBuf) -> DaemonMount {
+    fn start(url: &str, cache: &Path, mountpoint: PathBuf, extra: &[&str]) -> DaemonMount {
         std::fs::create_dir_all(&mountpoint).unwrap();
-        let out = weavedrive(&[
+        let mut args = vec![
             "mount",
             mountpoint.to_str().unwrap(),
             "--daemon",
@@ -98,7 +98,9 @@ impl DaemonMount {
             url,
             "--cache-dir",
             cache.to_str().unwrap(),
-        ]);
+        ];
+        args.extend(extra);
+        let out = weavedrive(&args);
         assert!(
             out.status.success(),
             "{}",
@@ -141,18 +143,33 @@ fn the_same_embedding_from_local_disk_the_mount_and_wasm() {
     assert_eq!(reference.len(), 384);
 
     if can_mount() {
-        let mount = DaemonMount::start(&url, &cache, work.path().join("mnt"));
+        let mount = DaemonMount::start(&url, &cache, work.path().join("mnt"), &[]);
         let through: Vec<PathBuf> = ids.iter().map(|id| mount.data(id)).collect();
         let out = native(&through);
         let via_mount = embedding(&out)
             .unwrap_or_else(|| panic!("mount: {}", String::from_utf8_lossy(&out.stderr)));
         // Same program, same bytes: the very same numbers.
         assert_eq!(via_mount, reference, "embedding through the mount differs");
+
+        // The example: its own mount in-process, compared with local disk by itself.
+        let out = Command::new(host_program("model_through_mount"))
+            .args(ids.iter().map(TxId::to_string))
+            .args(["--gateway", &url, "--local"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "example: {stderr}");
+        assert!(
+            stderr.contains("largest difference from local disk: 0e0"),
+            "{stderr}"
+        );
+        assert_eq!(embedding(&out), Some(reference.clone()));
     } else {
         eprintln!("SKIPPED the mount half: needs /dev/fuse and root");
     }
 
-    let wasm = cargo_artifact("weavedrive-minilm", Some("wasm32-wasip1"), true);
+    let wasm = cargo_artifact("weavedrive-minilm", "wasm32-wasip1", true);
     let wasm = wasm.to_str().unwrap();
     let data_paths: Vec<String> = ids.iter().map(|id| format!("/data/{id}")).collect();
     let mut args = vec![
@@ -213,16 +230,18 @@ fn a_corrupted_chunk_in_the_weights_fails_loudly() {
         String::from_utf8_lossy(&out.stderr)
     );
     gateway.faults().always(Target::Chunk, Fault::CorruptChunk);
+    // Without retry rounds each bad chunk fails at once, not after 3 s of backoff.
+    const NO_RETRY: &[&str] = &["--retries", "0"];
 
     if can_mount() {
-        let mount = DaemonMount::start(&url, Path::new(cache), work.path().join("mnt"));
+        let mount = DaemonMount::start(&url, Path::new(cache), work.path().join("mnt"), NO_RETRY);
         let through: Vec<PathBuf> = ids.iter().map(|id| mount.data(id)).collect();
         let out = native(&through);
         assert!(!out.status.success(), "a corrupt load must fail");
         assert_eq!(embedding(&out), None, "no embedding from corrupt weights");
     }
 
-    let wasm = cargo_artifact("weavedrive-minilm", Some("wasm32-wasip1"), true);
+    let wasm = cargo_artifact("weavedrive-minilm", "wasm32-wasip1", true);
     let data_paths: Vec<String> = ids.iter().map(|id| format!("/data/{id}")).collect();
     let mut args = vec![
         "run",
@@ -232,6 +251,7 @@ fn a_corrupted_chunk_in_the_weights_fails_loudly() {
         "--cache-dir",
         cache,
     ];
+    args.extend(NO_RETRY);
     args.push("--");
     args.extend(data_paths.iter().map(String::as_str));
     let out = weavedrive(&args);
