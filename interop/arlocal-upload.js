@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Upload N bytes of deterministic pseudo-random data to an arlocal gateway as
-// a format-2 transaction, using arweave-js's chunked uploader, then mine.
+// Upload N bytes of deterministic pseudo-random data (or a file's bytes) to an
+// arlocal gateway as a format-2 transaction, using arweave-js's chunked
+// uploader, then mine.
 //
 // Usage:
 //   node interop/arlocal-upload.js --gateway http://127.0.0.1:PORT --size N
 //        [--seed S] [--out FILE] [--wallet JWK_FILE]
+//   node interop/arlocal-upload.js --gateway URL --file PATH
+//        [--content-type TYPE] [--wallet JWK_FILE]
 //
 // Prints ONE JSON line on stdout:
 //   {"id","size","sha256","data_root","owner_address"}
@@ -25,13 +28,13 @@ const Arweave = require('arweave');
 function die(msg) {
   process.stderr.write(`arlocal-upload: ${msg}\n`);
   process.stderr.write(
-    'usage: node arlocal-upload.js --gateway http://127.0.0.1:PORT --size N [--seed S] [--out FILE] [--wallet JWK_FILE]\n'
+    'usage: node arlocal-upload.js --gateway http://127.0.0.1:PORT (--size N [--seed S] [--out FILE] | --file PATH [--content-type TYPE]) [--wallet JWK_FILE]\n'
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { seed: '1' };
+  const opts = { seed: '1', contentType: 'application/octet-stream' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -44,10 +47,16 @@ function parseArgs(argv) {
       case '--seed': opts.seed = next(); break;
       case '--out': opts.out = next(); break;
       case '--wallet': opts.wallet = next(); break;
+      case '--file': opts.file = next(); break;
+      case '--content-type': opts.contentType = next(); break;
       default: die(`unknown argument ${a}`);
     }
   }
   if (!opts.gateway) die('--gateway is required');
+  if (opts.file !== undefined) {
+    if (opts.size !== undefined) die('--size and --file exclude each other');
+    opts.size = '0';
+  }
   if (opts.size === undefined || !/^\d+$/.test(opts.size)) die('--size N is required (bytes)');
   if (!/^\d+$/.test(opts.seed)) die('--seed must be an unsigned integer');
   opts.size = Number(opts.size);
@@ -90,7 +99,8 @@ async function main() {
     logging: false,
   });
 
-  const data = generateData(opts.size, opts.seed);
+  const data = opts.file !== undefined ? fs.readFileSync(opts.file) : generateData(opts.size, opts.seed);
+  opts.size = data.length;
   const sha256 = crypto.createHash('sha256').update(data).digest('hex');
   if (opts.out) fs.writeFileSync(opts.out, data);
 
@@ -104,7 +114,7 @@ async function main() {
 
   const tx = await arweave.createTransaction({ data: new Uint8Array(data) }, jwk);
   if (tx.format !== 2) throw new Error(`expected a format-2 transaction, got ${tx.format}`);
-  tx.addTag('Content-Type', 'application/octet-stream');
+  tx.addTag('Content-Type', opts.contentType);
   tx.addTag('App-Name', 'WeaveDrive-Interop');
   tx.addTag('Interop-Seed', opts.seed.toString());
   await arweave.transactions.sign(tx, jwk);

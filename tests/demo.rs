@@ -47,11 +47,12 @@ fn mountpoint(dir: &tempfile::TempDir) -> PathBuf {
 fn demo_checks_every_sample_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = mountpoint(&dir);
-    // The real model joins the samples when scripts/fetch-model.sh has fetched it.
+    // The real model (three files and the path manifest naming them) joins the samples when
+    // scripts/fetch-model.sh has fetched it.
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-minilm-l6-v2");
     let expected = if model.join(".complete").exists() {
-        9
+        10
     } else {
         6
     };
@@ -70,11 +71,10 @@ fn demo_checks_every_sample_and_exits() {
     let via_mount = stdout.matches("ok  sha256 matches").count();
     let via_get = stdout.matches("  ok  sha256 ").count() - via_mount;
     assert_eq!(via_get, expected, "{stdout}");
-    if expected == 9 {
-        assert!(
-            stdout.contains("all-minilm-l6-v2/model.safetensors"),
-            "{stdout}"
-        );
+    if expected == 10 {
+        for sample in ["all-minilm-l6-v2/model.safetensors", "all-minilm-l6-v2/ "] {
+            assert!(stdout.contains(sample), "{sample} missing: {stdout}");
+        }
     }
     if can_mount() {
         assert_eq!(via_mount, expected, "{stdout}");

@@ -1,5 +1,6 @@
 //! Interop with an independent peer: data uploaded to arlocal with arweave-js's chunked
-//! uploader comes back byte-identical through `weavedrive get`.
+//! uploader comes back byte-identical through `weavedrive get`, and so do a real model's
+//! config and tokenizer found through the path manifest naming them.
 //!
 //! Needs `interop/node_modules` (the test command, `scripts/test.sh`, installs it). Without it
 //! the test says so and passes, unless WEAVEDRIVE_REQUIRE_ARLOCAL=1 (set by the test command),
@@ -116,5 +117,97 @@ fn chunked_uploads_to_arlocal_come_back_identical() {
         let got = std::fs::read(&fetched).unwrap();
         assert_eq!(got.len(), size, "size {size}");
         assert!(got == expected, "bytes differ for size {size}");
+    }
+}
+
+/// Uploads `file` to arlocal with arweave-js; returns its id.
+fn upload_file(interop: &Path, arlocal: &Arlocal, file: &Path, content_type: &str) -> String {
+    let wallet =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cache/tests/fixtures/test-wallet.json");
+    let upload = Command::new("node")
+        .arg(interop.join("arlocal-upload.js"))
+        .args([
+            "--gateway",
+            &arlocal.url,
+            "--content-type",
+            content_type,
+            "--file",
+        ])
+        .arg(file)
+        .arg("--wallet")
+        .arg(&wallet)
+        .output()
+        .unwrap();
+    assert!(
+        upload.status.success(),
+        "upload of {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let uploaded: serde_json::Value = serde_json::from_slice(&upload.stdout).unwrap();
+    uploaded["id"].as_str().unwrap().to_string()
+}
+
+fn get(arlocal: &Arlocal, id: &str) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+        .args(["get", id, "--gateway", &arlocal.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "get {id} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The model's small files (the weights stay out: arlocal takes about a second per MB and
+/// dropped the connection posting the 87 MB weights) and a path manifest naming them, all
+/// uploaded by arweave-js; a reader given only the manifest's id finds and verifies both.
+#[test]
+fn model_files_found_through_their_manifest_on_arlocal() {
+    let Some(interop) = interop_dir() else { return };
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-minilm-l6-v2");
+    if !model.join(".complete").exists() {
+        assert!(
+            std::env::var_os("WEAVEDRIVE_REQUIRE_MODEL").is_none(),
+            "model files missing: run scripts/fetch-model.sh"
+        );
+        eprintln!("SKIPPED: no model files; run scripts/fetch-model.sh");
+        return;
+    }
+    let arlocal = Arlocal::start(&interop);
+    let files = ["config.json", "tokenizer.json"];
+    let ids: Vec<weavedrive_cache::TxId> = files
+        .iter()
+        .map(|name| {
+            upload_file(&interop, &arlocal, &model.join(name), "application/json")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let paths: Vec<(&str, weavedrive_cache::TxId)> =
+        files.iter().copied().zip(ids.iter().copied()).collect();
+    let work = tempfile::tempdir().unwrap();
+    let manifest_file = work.path().join("manifest.json");
+    std::fs::write(
+        &manifest_file,
+        weavedrive_testgw::path_manifest(Some("config.json"), &paths),
+    )
+    .unwrap();
+    let manifest_id = upload_file(
+        &interop,
+        &arlocal,
+        &manifest_file,
+        weavedrive_testgw::MANIFEST_CONTENT_TYPE,
+    );
+
+    let manifest: serde_json::Value = serde_json::from_slice(&get(&arlocal, &manifest_id)).unwrap();
+    for name in files {
+        let id = manifest["paths"][name]["id"].as_str().unwrap();
+        assert!(
+            get(&arlocal, id) == std::fs::read(model.join(name)).unwrap(),
+            "{name} differs"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Real model weights end to end: all-MiniLM-L6-v2 (fetched by scripts/fetch-model.sh) served
-//! by the local test gateway as Arweave transactions. The same sentence embedding comes out of
+//! by the local test gateway as Arweave transactions, with a path manifest naming them (read
+//! through the mount to find the files' ids). The same sentence embedding comes out of
 //! the native embedder reading local files, the native embedder memory-mapping the weights
 //! through the FUSE mount, and the wasm32-wasip1 embedder reading `/data` through the WASI
 //! shim (and a stock preopen); a corrupted chunk anywhere in the weights fails the load
@@ -17,7 +18,8 @@ use std::process::{Command, Output};
 use probe_build::{cargo_artifact, host_program};
 use weavedrive_cache::TxId;
 use weavedrive_testgw::{
-    BackgroundGateway, Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet,
+    BackgroundGateway, Fault, GatewayData, GatewayOptions, MANIFEST_CONTENT_TYPE, Target,
+    TestGateway, TestWallet, path_manifest,
 };
 
 const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
@@ -49,18 +51,39 @@ fn can_mount() -> bool {
     root && Path::new("/dev/fuse").exists()
 }
 
-/// The model's files as transactions on a local gateway, in FILES order.
-fn gateway(dir: &Path) -> (BackgroundGateway, Vec<TxId>) {
+/// The model's files as transactions on a local gateway, in FILES order, and the path
+/// manifest naming them (the one id a user would be given).
+fn gateway(dir: &Path) -> (BackgroundGateway, Vec<TxId>, TxId) {
     let mut data = GatewayData::new(TestWallet::fixed());
-    let ids = FILES
+    let ids: Vec<TxId> = FILES
         .iter()
         .map(|name| {
             let bytes = std::fs::read(dir.join(name)).unwrap();
             data.add_tx(bytes.into(), vec![("File-Name".into(), (*name).into())])
         })
         .collect();
+    let paths: Vec<(&str, TxId)> = FILES.iter().copied().zip(ids.iter().copied()).collect();
+    let manifest = data.add_tx(
+        path_manifest(Some("config.json"), &paths),
+        vec![("Content-Type".into(), MANIFEST_CONTENT_TYPE.into())],
+    );
     let gateway = TestGateway::spawn_background(data, GatewayOptions::default()).unwrap();
-    (gateway, ids)
+    (gateway, ids, manifest)
+}
+
+/// The files' ids, in FILES order, from a path manifest's bytes.
+fn ids_from_manifest(bytes: &[u8]) -> Vec<TxId> {
+    let manifest: serde_json::Value = serde_json::from_slice(bytes).expect("manifest JSON");
+    assert_eq!(manifest["manifest"], "arweave/paths");
+    FILES
+        .iter()
+        .map(|name| {
+            let id = manifest["paths"][name]["id"].as_str();
+            id.unwrap_or_else(|| panic!("{name} missing from the manifest"))
+                .parse()
+                .unwrap()
+        })
+        .collect()
 }
 
 /// The embedding a run printed (one JSON array), or None if it printed none.
@@ -131,7 +154,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn the_same_embedding_from_local_disk_the_mount_and_wasm() {
     let Some(dir) = model_dir() else { return };
-    let (gateway, ids) = gateway(&dir);
+    let (gateway, ids, manifest) = gateway(&dir);
     let url = gateway.url();
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
@@ -144,7 +167,10 @@ fn the_same_embedding_from_local_disk_the_mount_and_wasm() {
 
     if can_mount() {
         let mount = DaemonMount::start(&url, &cache, work.path().join("mnt"), &[]);
-        let through: Vec<PathBuf> = ids.iter().map(|id| mount.data(id)).collect();
+        // A user is handed the manifest's id; the files' ids come from reading it.
+        let named = ids_from_manifest(&std::fs::read(mount.data(&manifest)).unwrap());
+        assert_eq!(named, ids);
+        let through: Vec<PathBuf> = named.iter().map(|id| mount.data(id)).collect();
         let out = native(&through);
         let via_mount = embedding(&out)
             .unwrap_or_else(|| panic!("mount: {}", String::from_utf8_lossy(&out.stderr)));
@@ -208,7 +234,7 @@ fn the_same_embedding_from_local_disk_the_mount_and_wasm() {
 #[test]
 fn a_corrupted_chunk_in_the_weights_fails_loudly() {
     let Some(dir) = model_dir() else { return };
-    let (gateway, ids) = gateway(&dir);
+    let (gateway, ids, _) = gateway(&dir);
     let url = gateway.url();
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");

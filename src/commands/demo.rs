@@ -13,7 +13,10 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use weavedrive_cache::{GatewayClient, TxId};
-use weavedrive_testgw::{GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data};
+use weavedrive_testgw::{
+    GatewayData, GatewayOptions, MANIFEST_CONTENT_TYPE, TestGateway, TestWallet, path_manifest,
+    pseudo_random_data,
+};
 
 use weavedrive_cache::{Drive, DriveConfig};
 
@@ -51,6 +54,7 @@ fn samples(large_mib: u64) -> (GatewayData, Vec<Sample>) {
             id,
             data,
         });
+        id
     };
     add(
         "hello.txt",
@@ -78,19 +82,27 @@ fn samples(large_mib: u64) -> (GatewayData, Vec<Sample>) {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| "target/models/all-minilm-l6-v2".into());
     if model.join(".complete").exists() {
+        let mut files = Vec::new();
         for (name, content_type) in [
             ("config.json", "application/json"),
             ("tokenizer.json", "application/json"),
             ("model.safetensors", "application/octet-stream"),
         ] {
             if let Ok(bytes) = std::fs::read(model.join(name)) {
-                add(
+                let id = add(
                     &format!("all-minilm-l6-v2/{name}"),
                     content_type,
                     bytes.into(),
                 );
+                files.push((name, id));
             }
         }
+        // One id that names the others: the model's path manifest.
+        add(
+            "all-minilm-l6-v2/",
+            MANIFEST_CONTENT_TYPE,
+            path_manifest(Some("config.json"), &files),
+        );
     }
     if large_mib > 0 {
         let size = usize::try_from(large_mib << 20).expect("size fits in memory");

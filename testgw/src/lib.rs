@@ -17,6 +17,7 @@ mod body;
 mod conn;
 mod data;
 mod faults;
+mod manifest;
 mod routes;
 mod server;
 mod stats;
@@ -25,6 +26,7 @@ mod wallet;
 
 pub use data::{GatewayData, StoredTx, WEAVE_START, pseudo_random_data};
 pub use faults::{Fault, FaultId, Faults, RuleStatus, Target};
+pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
 pub use stats::Stats;
 pub use wallet::TestWallet;
