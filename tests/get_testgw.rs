@@ -293,6 +293,44 @@ fn failover_to_a_second_gateway() {
     }
 }
 
+/// A gateway that redirects elsewhere is not followed: the gateways given are the only hosts
+/// contacted. Alone, it fails the fetch with a clear error; with a second gateway, the fetch
+/// carries on there. The redirect's target never sees a request either way.
+#[test]
+fn redirects_to_other_hosts_are_not_followed() {
+    let sizes = [600 * K + 3];
+    let luring = fixture(&sizes);
+    let good = fixture(&sizes);
+    let elsewhere = fixture(&sizes);
+    let (id, bytes) = &good.txs[0];
+    let port = elsewhere.gateway.addr().port();
+    luring
+        .gateway
+        .faults()
+        .always(Target::Any, Fault::RedirectToPort(port));
+
+    let out = good.out("alone.bin");
+    let result = get(id, &[luring.url()], &out, &["--retries", "0"]);
+    assert!(!result.status.success());
+    let text = stderr(&result);
+    assert!(text.contains("not followed"), "{text}");
+    assert!(!out.exists());
+
+    let out = good.out("failover.bin");
+    let result = get(id, &[luring.url(), good.url()], &out, &["--retries", "0"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(std::fs::read(&out).unwrap() == bytes[..]);
+    assert!(
+        luring.gateway.stats().requests() > 0,
+        "the redirect never fired"
+    );
+    assert_eq!(
+        elsewhere.gateway.stats().requests(),
+        0,
+        "a redirect's target was contacted"
+    );
+}
+
 #[test]
 fn unknown_and_malformed_ids_are_clear_errors() {
     let fx = fixture(&[10]);

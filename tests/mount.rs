@@ -621,3 +621,197 @@ fn malformed_allow_values_are_clear_errors() {
     assert!(!status.success());
     assert!(stderr.contains("absent"), "{stderr}");
 }
+
+/// Every gateway down (all requests failing), then back: reads fail with EIO meanwhile (never
+/// ENOENT, which the kernel could remember, and never wrong bytes), and work again on the same
+/// mount once the gateway answers, for an open file and for one never looked up before.
+#[test]
+fn all_gateways_down_then_back_recovers_without_remount() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[2 * M + 5, 300 * K]);
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &["--retries", "0"]);
+    let ((open_id, open_bytes), (later_id, later_bytes)) = (&fx.txs[0], &fx.txs[1]);
+    let file = File::open(mount.data(open_id)).unwrap();
+    let faults = fx.gateway.faults();
+    faults.always(Target::Any, Fault::Status(503));
+    let mut buf = vec![0u8; 64 * K];
+    let err = file.read_exact_at(&mut buf, M as u64).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let err = std::fs::read(mount.data(later_id)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+
+    faults.clear();
+    let mut all = vec![0u8; open_bytes.len()];
+    file.read_exact_at(&mut all, 0).unwrap();
+    assert!(all == open_bytes[..]);
+    assert!(std::fs::read(mount.data(later_id)).unwrap() == later_bytes[..]);
+    mount.stop();
+}
+
+/// A gateway that stops answering holds up only the reads that need it: reads of cached data
+/// go on meanwhile, and the stuck read ends in EIO once the read timeout passes.
+#[test]
+fn a_hanging_gateway_blocks_only_reads_that_need_it() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[3 * M, 2 * M]);
+    // (Mounted::start sets --timeout 5: the stuck read's bound.)
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &["--retries", "0"]);
+    let ((cold_id, _), (warm_id, warm_bytes)) = (&fx.txs[0], &fx.txs[1]);
+    assert!(std::fs::read(mount.data(warm_id)).unwrap() == warm_bytes[..]);
+    let cold = File::open(mount.data(cold_id)).unwrap();
+    fx.gateway.faults().always(Target::Chunk, Fault::Hang);
+    std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| {
+            let started = Instant::now();
+            let mut buf = vec![0u8; 4096];
+            let result = cold.read_exact_at(&mut buf, 2 * M as u64);
+            (result, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !stuck.is_finished(),
+            "the hung read should still be waiting"
+        );
+        for _ in 0..20 {
+            let warm = File::open(mount.data(warm_id)).unwrap();
+            let mut buf = vec![0u8; 256 * K];
+            warm.read_exact_at(&mut buf, M as u64).unwrap();
+            assert!(buf[..] == warm_bytes[M..M + 256 * K]);
+        }
+        assert!(
+            !stuck.is_finished(),
+            "cached reads had to wait for the hung one"
+        );
+        let (result, took) = stuck.join().unwrap();
+        let err = result.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        assert!(took < Duration::from_secs(30), "no timeout: {took:?}");
+    });
+    fx.gateway.faults().clear();
+    mount.stop();
+}
+
+fn open_fds_and_threads(pid: u32) -> (usize, usize) {
+    let count = |dir: &str| {
+        std::fs::read_dir(format!("/proc/{pid}/{dir}"))
+            .unwrap()
+            .count()
+    };
+    (count("fd"), count("task"))
+}
+
+/// 32 readers at once (four times the FUSE threads), 640 open/read/close cycles in all: the
+/// mount's file descriptors and threads come back to what they were.
+#[test]
+fn thirty_two_readers_and_many_opens_leak_no_fds_or_threads() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[5 * M + 3, 3 * M + 1, 700 * K]);
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let pid = mount.child.as_ref().unwrap().id();
+    for (id, bytes) in &fx.txs {
+        assert!(std::fs::read(mount.data(id)).unwrap() == bytes[..]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before = open_fds_and_threads(pid);
+    std::thread::scope(|scope| {
+        for reader in 0..32u64 {
+            let (id, bytes) = &fx.txs[(reader % 3) as usize];
+            let path = mount.data(id);
+            scope.spawn(move || {
+                let mut rng = StdRng::seed_from_u64(reader);
+                for _ in 0..20 {
+                    let file = File::open(&path).unwrap();
+                    let offset = rng.gen_range(0..bytes.len());
+                    let len = rng.gen_range(1..=256 * K).min(bytes.len() - offset);
+                    let mut buf = vec![0u8; len];
+                    file.read_exact_at(&mut buf, offset as u64).unwrap();
+                    assert!(buf[..] == bytes[offset..offset + len], "reader {reader}");
+                }
+            });
+        }
+    });
+    // Idle blocking-pool threads retire after 10 s; allow for that, no more.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = open_fds_and_threads(pid);
+    while (after.0 > before.0 || after.1 > before.1) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        after = open_fds_and_threads(pid);
+    }
+    assert!(after.0 <= before.0, "fds grew: {before:?} -> {after:?}");
+    assert!(after.1 <= before.1, "threads grew: {before:?} -> {after:?}");
+    mount.stop();
+}
+
+/// Read-only in every way a program could try to change it: each attempt is EROFS and the data
+/// reads the same afterwards.
+#[test]
+fn every_kind_of_write_is_refused() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[300 * K]);
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let (id, bytes) = &fx.txs[0];
+    let data = mount.data(id);
+    assert!(std::fs::read(&data).unwrap() == bytes[..]);
+    let dir = mount.mountpoint.join("data");
+    let c = |p: &Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let last_errno = || std::io::Error::last_os_error().raw_os_error();
+    let attempts: Vec<(&str, std::io::Result<()>)> = vec![
+        ("create", File::create(dir.join("new")).map(drop)),
+        ("mkdir", std::fs::create_dir(dir.join("d"))),
+        ("rmdir", std::fs::remove_dir(&dir)),
+        ("unlink", std::fs::remove_file(&data)),
+        ("rename", std::fs::rename(&data, dir.join("moved"))),
+        (
+            "symlink",
+            std::os::unix::fs::symlink("/etc/passwd", dir.join("s")),
+        ),
+        ("hard link", std::fs::hard_link(&data, dir.join("h"))),
+        (
+            "chmod",
+            std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o777)),
+        ),
+        (
+            "truncate",
+            std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&data)
+                .map(drop),
+        ),
+        (
+            "append",
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&data)
+                .map(drop),
+        ),
+    ];
+    for (what, result) in attempts {
+        let err = result.expect_err(what);
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{what}: {err}");
+    }
+    // SAFETY: valid C strings and buffers.
+    unsafe {
+        let value = b"x";
+        let set = libc::setxattr(
+            c(&data).as_ptr(),
+            c"user.test".as_ptr(),
+            value.as_ptr().cast(),
+            1,
+            0,
+        );
+        assert_eq!((set, last_errno()), (-1, Some(libc::EROFS)), "setxattr");
+        let times = libc::utimes(c(&data).as_ptr(), std::ptr::null());
+        assert_eq!((times, last_errno()), (-1, Some(libc::EROFS)), "utimes");
+    }
+    assert!(std::fs::read(&data).unwrap() == bytes[..]);
+    mount.stop();
+}

@@ -65,6 +65,9 @@ pub enum Fault {
     Hang,
     /// Extra delay before the response head. Adds to other faults instead of replacing them.
     Latency(Duration),
+    /// `302 Found` to the same path on `localhost:PORT`: another host than the 127.0.0.1 the
+    /// client was given (a gateway luring clients elsewhere).
+    RedirectToPort(u16),
 }
 
 /// Handle to an injected rule, for reading its counters.
@@ -182,7 +185,11 @@ impl Faults {
 /// e.g. `CorruptChunk` on `Target::Any` is not used up by `/info` calls.
 fn applies(fault: Fault, req: RequestInfo) -> bool {
     match fault {
-        Fault::Status(_) | Fault::ResetBeforeResponse | Fault::Hang | Fault::Latency(_) => true,
+        Fault::Status(_)
+        | Fault::ResetBeforeResponse
+        | Fault::Hang
+        | Fault::Latency(_)
+        | Fault::RedirectToPort(_) => true,
         Fault::ResetMidBody | Fault::Truncate => req.has_body,
         Fault::CorruptChunk => {
             req.ok && req.has_body && matches!(req.endpoint, Endpoint::Chunk | Endpoint::Data)

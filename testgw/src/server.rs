@@ -296,6 +296,14 @@ async fn respond(
             return Err("injected fault: reset".into());
         }
         Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::RedirectToPort(port)) => {
+            reply = Reply::text(StatusCode::FOUND, "moved");
+            let location = format!("http://localhost:{port}{path}");
+            reply.headers.push((
+                header::LOCATION,
+                location.parse().expect("a valid header value"),
+            ));
+        }
         Some(Fault::Truncate) => cut = Some(Cut::Close(reply.len() / 2)),
         Some(Fault::ResetMidBody) => cut = Some(Cut::Reset(reply.len() / 2)),
         Some(

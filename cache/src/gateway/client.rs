@@ -105,6 +105,7 @@ impl GatewayClient {
             .pool_max_idle_per_host(config.max_concurrency)
             .tcp_nodelay(true)
             .user_agent(concat!("weavedrive/", env!("CARGO_PKG_VERSION")))
+            .redirect(same_host_redirects())
             .build()
             .map_err(|e| invalid(e.to_string()))?;
         Ok(GatewayClient {
@@ -204,6 +205,14 @@ impl GatewayClient {
         {
             return Err(AttemptError::Transient(format!("HTTP {}", status.as_u16())));
         }
+        if status.is_redirection() {
+            let to = response.headers().get(header::LOCATION);
+            let to = to.and_then(|v| v.to_str().ok()).unwrap_or("?");
+            return Err(AttemptError::Refused(format!(
+                "HTTP {} to {to}: not followed (only the gateways given are contacted)",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             return Err(AttemptError::Refused(format!("HTTP {}", status.as_u16())));
         }
@@ -256,6 +265,34 @@ impl GatewayClient {
     }
 }
 
+/// Redirects are followed only to the same host or its subdomains (ar.io gateways send `/{id}`
+/// to a sandbox subdomain), at most 5 deep: the gateways the user named are the only hosts
+/// ever contacted. Any other redirect comes back as the 3xx answer, which is refused.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = attempt.previous().first().and_then(|url| url.host_str());
+        let allowed = match (origin, attempt.url().host_str()) {
+            (Some(origin), Some(host)) => same_site(origin, host),
+            _ => false,
+        };
+        if !allowed {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `host` is `origin` or one of its subdomains.
+fn same_site(origin: &str, host: &str) -> bool {
+    host == origin
+        || host
+            .strip_suffix(origin)
+            .is_some_and(|sub| sub.ends_with('.'))
+}
+
 fn transport_error(error: reqwest::Error) -> AttemptError {
     use std::error::Error;
     let mut text = if error.is_timeout() {
@@ -274,4 +311,18 @@ fn transport_error(error: reqwest::Error) -> AttemptError {
         source = cause.source();
     }
     AttemptError::Transient(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_site;
+
+    #[test]
+    fn redirects_stay_on_the_gateway_or_its_subdomains() {
+        assert!(same_site("arweave.net", "arweave.net"));
+        assert!(same_site("arweave.net", "abc123.arweave.net"));
+        assert!(!same_site("arweave.net", "evilarweave.net"));
+        assert!(!same_site("arweave.net", "arweave.net.evil.com"));
+        assert!(!same_site("127.0.0.1", "localhost"));
+    }
 }
