@@ -719,3 +719,70 @@ fn cache_subcommands_take_options_after_the_verb() {
     let ls = text(&fx.run(&cache, &["cache", "ls"]).stdout);
     assert!(ls_row(&ls, &fx.id(0)).contains("100.0%"), "{ls}");
 }
+
+/// A tmpfs mounted for the test's lifetime (unmounted on drop, even when the test fails).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` without root (mounting needs it).
+    fn mount(at: PathBuf, size: &str) -> Option<SmallDisk> {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: a small tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(&at).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs at {}", at.display());
+        Some(SmallDisk(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills up mid-preload: the preload fails saying so (not "done"), every block it
+/// did keep is whole, and the next preload onto a disk with room completes.
+#[test]
+fn a_full_disk_fails_the_preload_clearly_and_keeps_nothing_torn() {
+    let fx = fixture(&[4 * M], GatewayOptions::default());
+    let Some(disk) = SmallDisk::mount(fx.cache_dir("small"), "1m") else {
+        return;
+    };
+    let cache = disk.0.join("cache");
+    let out = fx.run(&cache, &["preload", "-q", &fx.id(0)]);
+    assert!(
+        !out.status.success(),
+        "a preload that kept nothing said done"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("could not be kept in the disk cache"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(
+        stderr.matches("could not store").count(),
+        1,
+        "one warning, not one per block: {stderr}"
+    );
+    let kept = assert_blocks_whole(&cache, "full disk");
+    assert!(kept < 16, "{kept} blocks cannot fit in 1 MiB");
+    assert!(
+        tmp_files(&cache).is_empty(),
+        "temp files left: {:?}",
+        tmp_files(&cache)
+    );
+
+    drop(disk);
+    let roomy = fx.cache_dir("roomy");
+    fx.preload(&roomy, &[fx.id(0)], &[]);
+    fx.assert_reads_back_offline(&roomy, &[0], "after a full disk");
+}

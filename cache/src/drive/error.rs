@@ -15,6 +15,17 @@ pub enum DriveError {
         "{id}: chunk {index} does not follow the standard chunk layout; not supported by the cache"
     )]
     NonStandardLayout { id: TxId, index: usize },
+    /// A preload fetched and verified everything but could not keep it all on disk.
+    #[error(
+        "{id}: {missing} of {chunks} chunks could not be kept in the disk cache ({reason}); \
+         the data was verified but is not cached"
+    )]
+    NotKept {
+        id: TxId,
+        missing: usize,
+        chunks: usize,
+        reason: String,
+    },
     #[error("{0} needs a disk cache (--cache-dir)")]
     NeedsDiskCache(&'static str),
     #[error("blocking reads need a Drive created inside a tokio runtime")]

@@ -79,6 +79,8 @@ struct Inner {
     pinned: Mutex<HashSet<TxId>>,
     /// Blocks being read from disk into memory ahead of a sequential reader.
     promotions: Promotions,
+    /// Why the disk cache last refused a write (full, read-only), for preload's error.
+    last_disk_error: Mutex<Option<String>>,
     counters: Counters,
     /// The runtime the Drive was made in: blocking reads and prefetches from frontend threads
     /// outside it run their network work there.
@@ -107,6 +109,7 @@ impl Drive {
                 chunk_flights: Mutex::default(),
                 pinned: Mutex::default(),
                 promotions: Promotions::new(PARALLEL_DISK_READS),
+                last_disk_error: Mutex::default(),
                 counters: Counters::default(),
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
@@ -214,6 +217,17 @@ impl Drive {
             done += len;
             fetched += from_network;
             progress(done, total);
+        }
+        // Fetched and verified is not enough: a preload promises the data is on disk.
+        let missing = self.chunks_not_kept(&tx).await?;
+        if missing > 0 {
+            let reason = self.inner.last_disk_error.lock().unwrap().clone();
+            return Err(DriveError::NotKept {
+                id: *id,
+                missing,
+                chunks: tx.ranges.len(),
+                reason: reason.unwrap_or_else(|| "evicted: more than the disk budget".into()),
+            });
         }
         Ok(fetched)
     }
@@ -409,8 +423,7 @@ impl Drive {
         // A disk that cannot take the map (full, read-only) must not stop reads: this process
         // keeps the map in memory and the network still serves.
         Ok(Arc::new(created.unwrap_or_else(|e| {
-            Counters::add(&self.inner.counters.disk_write_errors, 1);
-            tracing::warn!(error = %e, tx = %fallback.id, "could not store chunk map on disk");
+            self.disk_write_failed(&e, "could not store chunk map on disk");
             TxRecord::in_memory(fallback, location)
         })))
     }
@@ -717,8 +730,7 @@ impl Drive {
             .await
             .map_err(std::io::Error::other)?;
             if let Err(e) = stored {
-                Counters::add(&counters.disk_write_errors, 1);
-                tracing::warn!(error = %e, "could not store block on disk; serving from memory");
+                self.disk_write_failed(&e, "could not store block on disk; serving from memory");
                 tx.record_hash_in_memory(index, hash);
             }
         } else {
@@ -731,6 +743,43 @@ impl Drive {
     /// into memory, missing ones fetched, all in the background. Deciding which is which
     /// stats block files, slow with a cold dentry cache, so that too happens off the reader's
     /// thread.
+    /// Counts a refused disk write and remembers why. Warns once: a full disk refuses every
+    /// block, and one line says it as well as thousands.
+    fn disk_write_failed(&self, error: &std::io::Error, what: &str) {
+        Counters::add(&self.inner.counters.disk_write_errors, 1);
+        let first = self
+            .inner
+            .last_disk_error
+            .lock()
+            .unwrap()
+            .replace(error.to_string())
+            .is_none();
+        if first {
+            tracing::warn!(%error, "{what} (further disk write errors at debug level)");
+        } else {
+            tracing::debug!(%error, "{what}");
+        }
+    }
+
+    /// Chunks of `tx` a restart would not find: no block file, or no entry in the chunk map
+    /// on disk.
+    async fn chunks_not_kept(&self, tx: &TxRecord) -> Result<usize, DriveError> {
+        let chunks = tx.ranges.len();
+        let (Some(disk), Some(maps)) = (self.inner.disk.clone(), self.inner.maps.clone()) else {
+            return Ok(chunks);
+        };
+        let id = tx.id();
+        tokio::task::spawn_blocking(move || {
+            let Some(stored) = maps.load(&id)? else {
+                return Ok(chunks);
+            };
+            let kept = |i: usize| stored.known_hash(i).is_some_and(|h| disk.contains(&h));
+            Ok((0..chunks).filter(|&i| !kept(i)).count())
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     fn prefetch(&self, tx: &Arc<TxRecord>, range: Range<u64>) {
         let end = range.end.min(tx.size());
         if range.start >= end || tx.location.is_none() {
