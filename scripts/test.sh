@@ -27,9 +27,13 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
 
 log "format and lints"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
@@ -39,3 +43,21 @@ export WEAVEDRIVE_REQUIRE_ARLOCAL=1
 export WEAVEDRIVE_REQUIRE_MODEL=1
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc
+
+log "fuzz smoke (each target a few seconds; see fuzz/README.md)"
+# Unoptimised (--dev) builds in a fraction of the time and still runs tens of thousands of
+# inputs per target; --sanitizer none builds on stable.
+(
+  cd fuzz
+  cargo fuzz build --dev --sanitizer none
+  out=$(mktemp)
+  for target in $(cargo fuzz list); do
+    if ! cargo fuzz run --dev --sanitizer none "$target" -- -max_total_time=5 >"$out" 2>&1; then
+      tail -40 "$out"
+      echo "fuzz target $target failed: crash input in fuzz/artifacts/$target" >&2
+      exit 1
+    fi
+    echo "$target: $(grep -E '^Done' "$out")"
+  done
+  rm -f "$out"
+)

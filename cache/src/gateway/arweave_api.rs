@@ -228,8 +228,18 @@ fn verify_chunk_reply(
     offset: u64,
     reply: Reply,
 ) -> Result<VerifiedChunk, AttemptError> {
+    verify_chunk_json(tx, offset, &reply.body)
+}
+
+/// A `/chunk` answer's JSON, checked: unpacked, base64url, and proven by its data_path to be
+/// the chunk holding byte `offset` of `tx`'s data.
+pub fn verify_chunk_json(
+    tx: &TxLocation,
+    offset: u64,
+    body: &[u8],
+) -> Result<VerifiedChunk, AttemptError> {
     let parsed: ChunkJson =
-        serde_json::from_slice(&reply.body).map_err(|e| integrity(format!("chunk JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| integrity(format!("chunk JSON: {e}")))?;
     if let Some(packing) = parsed.packing.as_deref()
         && packing != "unpacked"
     {
