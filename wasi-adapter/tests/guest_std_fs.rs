@@ -177,3 +177,45 @@ fn faults_are_retried_and_unverifiable_chunks_are_eio() {
     );
     faults.clear();
 }
+
+/// The shim's side of the fault matrix: each way a gateway can lie (altered chunk, forged
+/// proof, short chunk, header whose signature fails) is EIO for the guest, never bytes; each
+/// transient failure (reset before answering, truncated body, 429, slow answer) is retried
+/// and the guest reads the right bytes. A fresh file per case, so nothing is cached already.
+#[test]
+fn every_lie_is_eio_and_every_blip_is_retried_through_the_shim() {
+    let lies = [
+        (Target::Chunk, Fault::CorruptChunk),
+        (Target::Chunk, Fault::ForgeProof),
+        (Target::Chunk, Fault::ShortChunk),
+        (Target::TxHeader, Fault::WrongHeader),
+    ];
+    let blips = [
+        Fault::ResetBeforeResponse,
+        Fault::Truncate,
+        Fault::Status(429),
+        Fault::Latency(std::time::Duration::from_millis(300)),
+    ];
+    let fx = fixture(&[700 * K; 8]);
+    let vfs = fx.vfs(AccessPolicy::AllowAll);
+    let faults = fx.gateway.faults();
+    for (i, (target, fault)) in lies.into_iter().enumerate() {
+        faults.clear();
+        let rule = faults.always(target, fault);
+        let (_, out) = probe(&vfs, &["hash", &fx.data(i)], HostOptions::default());
+        assert!(out.starts_with("error 29 "), "{fault:?} must be EIO: {out}");
+        assert!(faults.fired(rule) > 0, "{fault:?} never fired");
+    }
+    for (i, fault) in blips.into_iter().enumerate() {
+        faults.clear();
+        let rule = faults.inject(Target::Any, fault, 2);
+        let (id, bytes) = &fx.txs[lies.len() + i];
+        assert_eq!(
+            run(&vfs, &["hash", &fx.data(lies.len() + i)]),
+            format!("sha256 {} {}", sha256_hex(bytes), bytes.len()),
+            "{fault:?} on {id}"
+        );
+        assert_eq!(faults.fired(rule), 2, "{fault:?}");
+    }
+    faults.clear();
+}
