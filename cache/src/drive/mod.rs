@@ -617,8 +617,7 @@ impl Drive {
                 continue;
             };
             let mut in_memory = self.inner.memory.get(&hash);
-            if in_memory.is_none() && self.inner.disk.is_some() {
-                self.inner.promotions.wait_if_reading(&hash);
+            if in_memory.is_none() && self.inner.promotions.wait_if_reading(&hash) {
                 in_memory = self.inner.memory.get(&hash);
             }
             if let Some(bytes) = in_memory {
@@ -739,10 +738,6 @@ impl Drive {
         Ok(chunk.bytes)
     }
 
-    /// Makes `range` ready for a reader about to get there: chunks held on disk are read
-    /// into memory, missing ones fetched, all in the background. Deciding which is which
-    /// stats block files, slow with a cold dentry cache, so that too happens off the reader's
-    /// thread.
     /// Counts a refused disk write and remembers why. Warns once: a full disk refuses every
     /// block, and one line says it as well as thousands.
     fn disk_write_failed(&self, error: &std::io::Error, what: &str) {
@@ -780,6 +775,10 @@ impl Drive {
         .map_err(std::io::Error::other)?
     }
 
+    /// Makes `range` ready for a reader about to get there: chunks held on disk are read
+    /// into memory, missing ones fetched, all in the background. Deciding which is which
+    /// stats block files, slow with a cold dentry cache, so that too happens off the reader's
+    /// thread.
     fn prefetch(&self, tx: &Arc<TxRecord>, range: Range<u64>) {
         let end = range.end.min(tx.size());
         if range.start >= end || tx.location.is_none() {

@@ -68,17 +68,22 @@ impl Promotions {
         promotion.set(State::Done);
     }
 
-    /// Blocks while a started read of `hash` is in progress (then the block is likely in
-    /// memory). Returns at once if none is, or if it is only queued.
-    pub(super) fn wait_if_reading(&self, hash: &Hash) {
+    /// Blocks while a started read of `hash` is in progress; returns whether it waited (then
+    /// the block is likely in memory). Returns false at once if there is none, or if it is
+    /// only queued.
+    pub(super) fn wait_if_reading(&self, hash: &Hash) -> bool {
         let Some(promotion) = self.pending.lock().unwrap().get(hash).cloned() else {
-            return;
+            return false;
         };
         let state = promotion.state.lock().unwrap();
+        if *state != State::Reading {
+            return false;
+        }
         let _done = promotion
             .changed
             .wait_while(state, |s| *s == State::Reading)
             .unwrap();
+        true
     }
 }
 
@@ -104,7 +109,7 @@ mod tests {
         let second = promotions.begin(b).unwrap();
         let slot = runtime.block_on(promotions.start(&first));
         // `b` is queued behind the only slot: no wait.
-        promotions.wait_if_reading(&b);
+        assert!(!promotions.wait_if_reading(&b));
         // `a` is being read: the reader waits until it is finished.
         let finisher = {
             let promotions = promotions.clone();
@@ -115,10 +120,10 @@ mod tests {
             })
         };
         let waited = std::time::Instant::now();
-        promotions.wait_if_reading(&a);
+        assert!(promotions.wait_if_reading(&a));
         assert!(waited.elapsed() >= Duration::from_millis(90));
         finisher.join().unwrap();
-        promotions.wait_if_reading(&a);
+        assert!(!promotions.wait_if_reading(&a));
         promotions.finish(&b, &second);
         assert!(promotions.begin(a).is_some(), "can be promoted again later");
     }
