@@ -1,6 +1,7 @@
 //! An open transaction with sequential read-ahead (mountpoint-s3 style): reads that follow
-//! each other grow a window, 1 MiB doubling up to the configured cap, fetched in parallel
-//! ahead of the reader; a seek resets it, so random access never triggers large prefetches.
+//! each other grow a window, 1 MiB doubling up to the configured cap each time the reader has
+//! used half of it, fetched in parallel ahead of the reader; a seek resets it, so random
+//! access never triggers large prefetches.
 //! The kernel's read-ahead (page cache, mmap faults) hands a sequential stream to several
 //! FUSE threads, so its reads arrive a little out of order: a read inside the window already
 //! asked for continues the stream, and a short step back leaves it alone.
@@ -47,6 +48,14 @@ impl ReadPattern {
         if !sequential {
             self.window = 0;
             self.prefetched_to = 0;
+            return 0..0;
+        }
+        // More is asked for only once the reader has used half of what is already on its way
+        // (Linux's asynchronous read-ahead mark). One large read, which the kernel hands over
+        // as a burst of small sequential requests, then prefetches about its own size instead
+        // of ramping to the cap: a random 1 MiB reader used to pull 30 MiB per read.
+        let ahead = self.prefetched_to.saturating_sub(self.next);
+        if ahead > self.window / 2 {
             return 0..0;
         }
         self.window = (self.window * 2).clamp(INITIAL_WINDOW, cap.max(INITIAL_WINDOW));
@@ -131,30 +140,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_doubles_on_sequential_reads_and_resets_on_seeks() {
+    fn window_doubles_as_the_reader_uses_it_and_resets_on_seeks() {
         let (cap, k, mib) = (8 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
-        // Window 1, 2, 4, 8, 8 MiB ahead of each read's end; only the new part is returned.
-        assert_eq!(p.observe(0, 128 * k, cap), 128 * k..128 * k + mib);
+        let mut stream = |p: &mut ReadPattern, from: u64, to: u64| {
+            (from..to)
+                .step_by(128 << 10)
+                .map(|at| p.observe(at, 128 * k, cap))
+                .filter(|r| !r.is_empty())
+                .collect::<Vec<_>>()
+        };
+        // 1 MiB ahead at once; 2 MiB once half of it is used; then 4, 8 (the cap), each step
+        // starting where the last ended and none larger than the cap.
+        assert_eq!(stream(&mut p, 0, 128 * k), [128 * k..128 * k + mib]);
+        assert_eq!(stream(&mut p, 128 * k, 512 * k), []);
         assert_eq!(
-            p.observe(128 * k, 128 * k, cap),
-            128 * k + mib..256 * k + 2 * mib
+            stream(&mut p, 512 * k, 640 * k),
+            [128 * k + mib..640 * k + 2 * mib]
         );
-        assert_eq!(
-            p.observe(256 * k, 128 * k, cap),
-            256 * k + 2 * mib..384 * k + 4 * mib
+        let later = stream(&mut p, 640 * k, 40 * mib);
+        assert_eq!(later[0].start, 640 * k + 2 * mib);
+        for pair in later.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "gap or overlap: {later:?}");
+        }
+        assert!(later.iter().all(|r| r.end - r.start <= cap), "{later:?}");
+        assert_eq!(p.window, cap);
+        assert!(
+            p.prefetched_to - p.next >= 4 * mib,
+            "fell behind the reader"
         );
-        assert_eq!(
-            p.observe(384 * k, 128 * k, cap),
-            384 * k + 4 * mib..512 * k + 8 * mib
-        );
-        let capped = p.observe(512 * k, 128 * k, cap);
-        assert_eq!(capped, 512 * k + 8 * mib..640 * k + 8 * mib);
+
         // A small forward skip is still sequential; a seek back or far ahead is not.
-        assert_eq!(
-            p.observe(700 * k, 4 * k, cap),
-            640 * k + 8 * mib..704 * k + 8 * mib
-        );
+        let before = p.prefetched_to;
+        let _ = p.observe(p.next + 100 * k, 4 * k, cap);
+        assert_eq!(p.window, cap);
+        assert!(p.prefetched_to >= before);
         assert!(p.observe(100 * mib, 4 * k, cap).is_empty());
         assert!(p.observe(0, 4 * k, cap).is_empty());
         assert!(p.observe(100 * mib, 4 * k, cap).is_empty());
@@ -166,25 +186,42 @@ mod tests {
         );
     }
 
+    /// The kernel splits one large read into 128 KiB requests: read-ahead for a random 1 MiB
+    /// reader stays around the read's own size.
+    #[test]
+    fn a_large_random_read_prefetches_about_its_own_size() {
+        let (cap, k, mib) = (32 << 20, 1 << 10, 1 << 20);
+        let mut p = ReadPattern::default();
+        let mut prefetched = 0;
+        for start in [50 * mib, 3 * mib, 900 * mib, 200 * mib] {
+            for at in (start..start + mib).step_by(128 << 10) {
+                let r = p.observe(at, 128 * k, cap);
+                prefetched += r.end - r.start;
+            }
+        }
+        assert!(prefetched <= 4 * 3 * mib, "{} MiB", prefetched / mib);
+    }
+
     #[test]
     fn reads_arriving_out_of_order_keep_the_stream() {
         let (cap, k, mib) = (64 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
         assert_eq!(p.observe(0, 128 * k, cap), 128 * k..128 * k + mib);
         // Two FUSE threads: the later request first, then the earlier one.
-        assert_eq!(
-            p.observe(256 * k, 128 * k, cap),
-            128 * k + mib..384 * k + 2 * mib,
-            "a skip inside the window asked for is sequential"
+        assert!(
+            p.observe(256 * k, 128 * k, cap).is_empty(),
+            "a skip inside the window asked for is sequential (and needs nothing new yet)"
         );
+        assert_eq!(p.next, 384 * k);
         assert!(
             p.observe(128 * k, 128 * k, cap).is_empty(),
             "late, not a seek"
         );
-        assert_eq!(p.window, 2 * mib, "the late read left the window alone");
+        assert_eq!(p.next, 384 * k, "the late read left the stream alone");
+        assert_eq!(p.window, mib);
         assert_eq!(
-            p.observe(384 * k, 128 * k, cap),
-            384 * k + 2 * mib..512 * k + 4 * mib
+            p.observe(640 * k, 128 * k, cap),
+            128 * k + mib..768 * k + 2 * mib
         );
         // Past the window is a seek, and so is a step back longer than reordering explains.
         assert!(p.observe(10 * mib, 4 * k, cap).is_empty());
