@@ -5,6 +5,7 @@ mod cache_args;
 mod cli;
 mod commands;
 mod gateway_args;
+mod malloc_tuning;
 
 fn main() -> std::process::ExitCode {
     // Die quietly on a closed pipe (`weavedrive get ID | head`), like other Unix tools.
@@ -12,6 +13,7 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    malloc_tuning::limit_arenas();
     let cli = cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

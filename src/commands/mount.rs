@@ -20,6 +20,7 @@ pub fn run(
     let _entered = runtime.enter();
     let mut stop = StopSignals::install()?;
     let drive = Drive::new(config)?;
+    crate::malloc_tuning::trim_periodically(Duration::from_secs(1));
     let session = weavedrive_fuse::mount(drive, mountpoint, options)
         .with_context(|| format!("mounting at {}", mountpoint.display()))?;
     eprintln!(
