@@ -1,7 +1,7 @@
 //! An open transaction with sequential read-ahead (mountpoint-s3 style): reads that follow
-//! each other grow a window, 1 MiB doubling up to the configured cap each time the reader has
-//! used half of it, fetched in parallel ahead of the reader; a seek resets it, so random
-//! access never triggers large prefetches.
+//! each other grow a window, 1 MiB growing fourfold up to the configured cap each time the
+//! reader has used half of it, fetched in parallel ahead of the reader; a seek resets it, so
+//! random access never triggers large prefetches.
 //! The kernel's read-ahead (page cache, mmap faults) hands a sequential stream to several
 //! FUSE threads, so its reads arrive a little out of order: a read inside the window already
 //! asked for continues the stream, and a short step back leaves it alone.
@@ -51,14 +51,16 @@ impl ReadPattern {
             return 0..0;
         }
         // More is asked for only once the reader has used half of what is already on its way
-        // (Linux's asynchronous read-ahead mark). One large read, which the kernel hands over
-        // as a burst of small sequential requests, then prefetches about its own size instead
-        // of ramping to the cap: a random 1 MiB reader used to pull 30 MiB per read.
+        // (Linux's asynchronous read-ahead mark), and the window grows fourfold (Linux does the
+        // same while it is small). One large read, which the kernel hands over as a burst of
+        // small sequential requests, then prefetches a few times its size instead of ramping
+        // to the cap: a random 1 MiB reader used to pull 30 MiB per read, now under 5. Growing
+        // twofold pulled 2 but made a cold 87 MiB load 12% slower (bench/model.sh (b)).
         let ahead = self.prefetched_to.saturating_sub(self.next);
         if ahead > self.window / 2 {
             return 0..0;
         }
-        self.window = (self.window * 2).clamp(INITIAL_WINDOW, cap.max(INITIAL_WINDOW));
+        self.window = (self.window * 4).clamp(INITIAL_WINDOW, cap.max(INITIAL_WINDOW));
         let end = self.next.saturating_add(self.window);
         let start = self.prefetched_to.max(self.next);
         self.prefetched_to = end.max(self.prefetched_to);
@@ -140,7 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_doubles_as_the_reader_uses_it_and_resets_on_seeks() {
+    fn window_grows_as_the_reader_uses_it_and_resets_on_seeks() {
         let (cap, k, mib) = (8 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
         let mut stream = |p: &mut ReadPattern, from: u64, to: u64| {
@@ -150,16 +152,16 @@ mod tests {
                 .filter(|r| !r.is_empty())
                 .collect::<Vec<_>>()
         };
-        // 1 MiB ahead at once; 2 MiB once half of it is used; then 4, 8 (the cap), each step
+        // 1 MiB ahead at once; 4 MiB once half of it is used; then 8 (the cap), each step
         // starting where the last ended and none larger than the cap.
         assert_eq!(stream(&mut p, 0, 128 * k), [128 * k..128 * k + mib]);
         assert_eq!(stream(&mut p, 128 * k, 512 * k), []);
         assert_eq!(
             stream(&mut p, 512 * k, 640 * k),
-            [128 * k + mib..640 * k + 2 * mib]
+            [128 * k + mib..640 * k + 4 * mib]
         );
         let later = stream(&mut p, 640 * k, 40 * mib);
-        assert_eq!(later[0].start, 640 * k + 2 * mib);
+        assert_eq!(later[0].start, 640 * k + 4 * mib);
         for pair in later.windows(2) {
             assert_eq!(pair[0].end, pair[1].start, "gap or overlap: {later:?}");
         }
@@ -187,9 +189,9 @@ mod tests {
     }
 
     /// The kernel splits one large read into 128 KiB requests: read-ahead for a random 1 MiB
-    /// reader stays around the read's own size.
+    /// reader stays within a few times the read's own size.
     #[test]
-    fn a_large_random_read_prefetches_about_its_own_size() {
+    fn a_large_random_read_prefetches_a_few_times_its_size() {
         let (cap, k, mib) = (32 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
         let mut prefetched = 0;
@@ -199,7 +201,7 @@ mod tests {
                 prefetched += r.end - r.start;
             }
         }
-        assert!(prefetched <= 4 * 3 * mib, "{} MiB", prefetched / mib);
+        assert!(prefetched <= 4 * 5 * mib, "{} MiB", prefetched / mib);
     }
 
     #[test]
@@ -221,7 +223,7 @@ mod tests {
         assert_eq!(p.window, mib);
         assert_eq!(
             p.observe(640 * k, 128 * k, cap),
-            128 * k + mib..768 * k + 2 * mib
+            128 * k + mib..768 * k + 4 * mib
         );
         // Past the window is a seek, and so is a step back longer than reordering explains.
         assert!(p.observe(10 * mib, 4 * k, cap).is_empty());
