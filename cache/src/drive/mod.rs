@@ -688,7 +688,10 @@ impl Drive {
                     let drive = self.clone();
                     let tx = tx.clone();
                     async move {
-                        let result = drive.fetch_and_store(&tx, index).await;
+                        let result = match drive.stored_by_an_earlier_flight(&tx, index).await {
+                            Some(bytes) => Ok(bytes),
+                            None => drive.fetch_and_store(&tx, index).await,
+                        };
                         if let (Ok(bytes), true) = (&result, keep) {
                             let hash = tx.known_hash(index).expect("just recorded");
                             drive.inner.memory.put(hash, bytes.clone());
@@ -702,6 +705,21 @@ impl Drive {
                 .clone()
         };
         flight.await
+    }
+
+    /// The chunk, if a flight that ended between the caller's cache lookup and the start of
+    /// this one already stored it (else the chunk would be fetched twice).
+    async fn stored_by_an_earlier_flight(&self, tx: &TxRecord, index: usize) -> Option<Bytes> {
+        let hash = tx.known_hash(index)?;
+        if let Some(bytes) = self.inner.memory.get(&hash) {
+            return Some(bytes);
+        }
+        let disk = self.inner.disk.clone()?;
+        // (A corrupt block reads as None here too: it is fetched again.)
+        tokio::task::spawn_blocking(move || disk.get(&hash).ok().flatten())
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn fetch_and_store(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
