@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Memory bound of the mount under a long random-read soak: a 2400 MiB transaction, a 64 MiB
+# memory budget, READS random preads of 1 B to 1 MiB (half anywhere, half within 64 regions
+# read before), every length checked. Reports the mount process's peak RSS (VmHWM) as it goes.
+# Needs root and /dev/fuse.
+#
+#   bash bench/mount_rss.sh [READS] [MEMORY_BUDGET]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reads=${1:-6000}
+budget=${2:-64MiB}
+cargo build --release --quiet -p weavedrive -p weavedrive-testgw
+bin=$PWD/target/release
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  umount -l "$work/mnt" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin/weavedrive-testgw" --random 2400MiB >"$work/gw.out" &
+pids+=($!)
+for _ in $(seq 900); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^READY //p' "$work/gw.out")
+id=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+mkdir "$work/mnt"
+"$bin/weavedrive" mount "$work/mnt" --gateway "$url" --cache-dir "$work/cache" \
+  --memory-cache "$budget" 2>"$work/mount.err" &
+pids+=($!)
+mount_pid=$!
+for _ in $(seq 100); do [ -e "$work/mnt/data" ] && break; sleep 0.1; done
+
+python3 - "$work/mnt/data/$id" "$reads" "$mount_pid" "$budget" <<'PY'
+import os, random, sys, time
+path, reads, pid, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def mib(field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+random.seed(1)
+fd = os.open(path, os.O_RDONLY)
+size = os.fstat(fd).st_size
+hot = [random.randrange(size - 2**20) for _ in range(64)]
+total, start = 0, time.time()
+for i in range(1, reads + 1):
+    at = random.randrange(size) if i % 2 else random.choice(hot) + random.randrange(65536)
+    n = min(random.randint(1, 2**20), size - at)
+    assert len(os.pread(fd, n, at)) == n, f"short read at {at}"
+    total += n
+    if i % (reads // 8) == 0 or i == reads:
+        print(f"{i:6} reads, {total / 2**20:7.0f} MiB: peak RSS {mib('VmHWM:'):.0f} MiB, "
+              f"now {mib('VmRSS:'):.0f} MiB (budget {budget})", flush=True)
+print(f"{time.time() - start:.0f} s")
+PY
+echo "fetched into the disk cache: $(du -sm "$work/cache/blocks" | cut -f1) MiB"
