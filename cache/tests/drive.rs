@@ -464,3 +464,139 @@ async fn read_ahead_brings_disk_blocks_into_memory_ahead_of_the_reader() {
         drive.stats().memory
     );
 }
+
+/// The fault matrix at the Drive itself (the mount and the WASI shim are adapters over it), a
+/// fresh transaction per case so nothing is cached already:
+/// - lies (altered chunk, forged proof, short chunk, header with a bad signature) are EIO,
+///   and the same Drive reads the right bytes once the gateway stops lying (nothing false
+///   was kept);
+/// - blips (503, 429, resets before and mid-body, truncation, latency) are retried to the
+///   right bytes;
+/// - a gateway that hangs fails the read within the configured timeouts;
+/// - a first gateway that lies, fails, hangs up or is not there is passed over for a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fault_matrix_through_the_drive() {
+    let size = 600 * K + 5;
+    let build = || {
+        let mut data = GatewayData::with_seed(TestWallet::fixed(), 5);
+        let txs: Vec<(TxId, Bytes)> = (0..16)
+            .map(|i| {
+                let bytes = pseudo_random_data(i + 500, size as usize);
+                (data.add_tx(bytes.clone(), vec![]), bytes)
+            })
+            .collect();
+        (data, txs)
+    };
+    let ((data, txs), (twin_data, twin_txs)) = (build(), build());
+    assert_eq!(txs, twin_txs, "same seed must give the same ids");
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let twin = TestGateway::start(twin_data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive_over = |gateways: Vec<String>, retries: u32| {
+        Drive::new(DriveConfig {
+            gateway: GatewayConfig {
+                gateways,
+                retries,
+                backoff: Duration::from_millis(10),
+                read_timeout: Duration::from_secs(1),
+                request_timeout: Duration::from_secs(2),
+                ..GatewayConfig::default()
+            },
+            cache_dir: Some(dir.path().to_path_buf()),
+            disk_budget: 1 << 30,
+            memory_budget: 4 * M,
+            ..DriveConfig::default()
+        })
+        .unwrap()
+    };
+    let faults = gateway.faults();
+    let mut files = txs.iter();
+    let drive = drive_over(vec![gateway.url()], 2);
+
+    let lies = [
+        (Target::Chunk, Fault::CorruptChunk),
+        (Target::Chunk, Fault::ForgeProof),
+        (Target::Chunk, Fault::ShortChunk),
+        (Target::TxHeader, Fault::WrongHeader),
+    ];
+    for (target, fault) in lies {
+        let (id, bytes) = files.next().unwrap();
+        let rule = faults.always(target, fault);
+        let err = drive.read_at(id, 0, size).await.unwrap_err();
+        assert_eq!(err.errno(), libc_eio(), "{fault:?}: {err}");
+        assert!(faults.fired(rule) > 0, "{fault:?} never fired");
+        faults.clear();
+        assert!(
+            read_all(&drive, id, size, 100 * K).await == bytes[..],
+            "{fault:?}"
+        );
+    }
+
+    let blips = [
+        (Target::Chunk, Fault::Status(503)),
+        (Target::Chunk, Fault::Status(429)),
+        (Target::Any, Fault::ResetBeforeResponse),
+        (Target::Chunk, Fault::ResetMidBody),
+        (Target::Chunk, Fault::Truncate),
+        (Target::Any, Fault::Latency(Duration::from_millis(300))),
+    ];
+    for (target, fault) in blips {
+        let (id, bytes) = files.next().unwrap();
+        let rule = faults.inject(target, fault, 2);
+        assert!(
+            read_all(&drive, id, size, 100 * K).await == bytes[..],
+            "{fault:?}"
+        );
+        assert_eq!(faults.fired(rule), 2, "{fault:?}");
+        faults.clear();
+    }
+
+    let (id, _) = files.next().unwrap();
+    faults.always(Target::Chunk, Fault::Hang);
+    let hung = drive_over(vec![gateway.url()], 0);
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), hung.read_at(id, 0, 10))
+        .await
+        .expect("a hanging gateway held the read past every timeout");
+    assert_eq!(result.unwrap_err().errno(), libc_eio());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    faults.clear();
+
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let first_gateway_faults = [
+        Some((Target::Chunk, Fault::CorruptChunk)),
+        Some((Target::Chunk, Fault::ForgeProof)),
+        Some((Target::TxHeader, Fault::WrongHeader)),
+        Some((Target::Any, Fault::Status(500))),
+        None,
+    ];
+    for fault in first_gateway_faults {
+        let (id, bytes) = files.next().unwrap();
+        twin.reset_stats();
+        // A fresh Drive each time: one that saw the first gateway fail would try it last.
+        let first = match fault {
+            Some((target, fault)) => {
+                faults.always(target, fault);
+                gateway.url()
+            }
+            None => dead.clone(),
+        };
+        let drive = drive_over(vec![first, twin.url()], 0);
+        assert!(
+            read_all(&drive, id, size, 100 * K).await == bytes[..],
+            "{fault:?}"
+        );
+        assert!(
+            twin.stats().requests() > 0,
+            "{fault:?}: second gateway unused"
+        );
+        faults.clear();
+    }
+}
