@@ -451,6 +451,15 @@ fn preload_fills_the_cache_and_stat_reports_it() {
     fx.assert_reads_back_offline(&cache, &[0, 1], "warm read");
 }
 
+/// 5 ms per request and 8 MiB/s per connection: slow enough for kills to land mid-preload.
+fn slow_gateway() -> GatewayOptions {
+    GatewayOptions {
+        latency: Duration::from_millis(5),
+        bandwidth_per_connection: Some(8 << 20),
+        ..GatewayOptions::default()
+    }
+}
+
 #[test]
 fn killed_preload_leaves_a_usable_cache() {
     // 257 chunks (the last two split the tail, per the standard layout). Each connection is capped at 8 MiB/s and the
@@ -458,14 +467,7 @@ fn killed_preload_leaves_a_usable_cache() {
     // millisecond or so sees the block count climb a few blocks at a time.
     let size = 64 * M + 1234;
     let total = chunks(size);
-    let fx = fixture(
-        &[size],
-        GatewayOptions {
-            latency: Duration::from_millis(5),
-            bandwidth_per_connection: Some(8 << 20),
-            ..GatewayOptions::default()
-        },
-    );
+    let fx = fixture(&[size], slow_gateway());
     let id = fx.id(0);
     for (round, kill_after) in [3usize, 40, 150].into_iter().enumerate() {
         let what = format!("round {round} (kill after {kill_after} blocks)");
@@ -555,14 +557,7 @@ fn killed_preload_leaves_a_usable_cache() {
 #[test]
 fn preload_killed_at_random_moments_resumes_every_time() {
     let size = 12 * M + 99;
-    let fx = fixture(
-        &[size],
-        GatewayOptions {
-            latency: Duration::from_millis(5),
-            bandwidth_per_connection: Some(8 << 20),
-            ..GatewayOptions::default()
-        },
-    );
+    let fx = fixture(&[size], slow_gateway());
     let id = fx.id(0);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -149,16 +149,22 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
-fn fixture(sizes: &[usize]) -> Fixture {
-    let mut data = GatewayData::new(TestWallet::fixed());
-    let txs = sizes
+/// One transaction of pseudo-random data per size (seeds from `first_seed` on).
+fn add_txs(data: &mut GatewayData, sizes: &[usize], first_seed: u64) -> Vec<(TxId, Bytes)> {
+    let seeds = first_seed..;
+    sizes
         .iter()
-        .enumerate()
-        .map(|(i, &size)| {
-            let bytes = pseudo_random_data(i as u64 + 100, size);
+        .zip(seeds)
+        .map(|(&size, seed)| {
+            let bytes = pseudo_random_data(seed, size);
             (data.add_tx(bytes.clone(), vec![]), bytes)
         })
-        .collect();
+        .collect()
+}
+
+fn fixture(sizes: &[usize]) -> Fixture {
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let txs = add_txs(&mut data, sizes, 100);
     Fixture {
         gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
         txs,
@@ -348,14 +354,7 @@ fn faults_mid_read_are_retried_and_bad_data_is_eio() {
 fn twin_gateways(sizes: &[usize]) -> (Fixture, BackgroundGateway) {
     let build = || {
         let mut data = GatewayData::with_seed(TestWallet::fixed(), 77);
-        let txs: Vec<(TxId, Bytes)> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &size)| {
-                let bytes = pseudo_random_data(i as u64 + 300, size);
-                (data.add_tx(bytes.clone(), vec![]), bytes)
-            })
-            .collect();
+        let txs = add_txs(&mut data, sizes, 300);
         let gateway = TestGateway::spawn_background(data, GatewayOptions::default()).unwrap();
         (gateway, txs)
     };
