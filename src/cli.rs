@@ -27,8 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a transaction's data, verify every byte, write it to stdout or a file.
     Get {
-        /// Transaction id (43 base64url characters).
-        id: TxId,
+        /// Transaction id (43 base64url characters), or `<manifest-id>/<path>` for a file of
+        /// a path manifest (`<manifest-id>/` for its index).
+        id: crate::commands::get::Target,
         /// Write here (atomically: temp file + rename, never partial); `-` or absent = stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -172,7 +173,8 @@ pub fn hyphen_ids_to_positionals(args: Vec<OsString>) -> Vec<OsString> {
             break;
         }
         let text = arg.to_string_lossy();
-        if !value_next && text.starts_with('-') && text.parse::<TxId>().is_ok() {
+        let id_like = text.parse::<crate::commands::get::Target>().is_ok();
+        if !value_next && text.starts_with('-') && id_like {
             ids.push(arg);
             continue;
         }

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use bytes::Bytes;
 use weavedrive_cache::TxId;
 use weavedrive_testgw::{
-    BackgroundGateway, Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet,
-    pseudo_random_data,
+    BackgroundGateway, Fault, GatewayData, GatewayOptions, MANIFEST_CONTENT_TYPE, Target,
+    TestGateway, TestWallet, path_manifest, pseudo_random_data,
 };
 
 const K: usize = 1024;
@@ -462,4 +462,78 @@ fn ranged_reads_on_a_gateway_without_range_use_proofs() {
     );
     fx.assert_recovers(0, RANGES, "no-range-support");
     assert!(fx.gateway.stats().chunk > 0);
+}
+
+/// `get <manifest-id>/<path>` resolves like an ar.io gateway: a listed path (deep or not) is
+/// its file, `<id>/` the index, an unknown path the fallback; without a fallback an unknown
+/// path is a clear error, and so is a path under data that is not a manifest. A bare manifest
+/// id is the manifest's own JSON.
+#[test]
+fn get_resolves_paths_in_manifests() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 11);
+    let files: Vec<(TxId, Bytes)> = [300 * K + 1, 5, 700 * K]
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            let bytes = pseudo_random_data(i as u64 + 40, size);
+            (data.add_tx(bytes.clone(), vec![]), bytes)
+        })
+        .collect();
+    let tagged = vec![("Content-Type".into(), MANIFEST_CONTENT_TYPE.into())];
+    let manifest_json = serde_json::json!({
+        "manifest": "arweave/paths",
+        "version": "0.2.0",
+        "index": {"path": "index.html"},
+        "fallback": {"id": files[1].0.to_string()},
+        "paths": {
+            "index.html": {"id": files[0].0.to_string()},
+            "weights/deep/model.bin": {"id": files[2].0.to_string()},
+        },
+    });
+    let manifest_bytes = Bytes::from(serde_json::to_vec(&manifest_json).unwrap());
+    let manifest = data.add_tx(manifest_bytes.clone(), tagged.clone());
+    let plain = data.add_tx(
+        path_manifest(None, &[("model.bin", files[2].0)]),
+        tagged.clone(),
+    );
+    let gateway = TestGateway::spawn_background(data, GatewayOptions::default()).unwrap();
+    let url = gateway.url();
+    let get = |target: String| {
+        Command::new(env!("CARGO_BIN_EXE_weavedrive"))
+            .args(["get", &target, "--gateway", &url, "--quiet"])
+            .env_remove("WEAVEDRIVE_GATEWAY")
+            .output()
+            .unwrap()
+    };
+    let expect = |target: String, bytes: &[u8]| {
+        let out = get(target.clone());
+        assert!(out.status.success(), "{target}: {}", stderr(&out));
+        assert!(out.stdout == bytes, "{target}: wrong bytes");
+    };
+    expect(format!("{manifest}/index.html"), &files[0].1);
+    expect(format!("{manifest}/"), &files[0].1);
+    expect(format!("{manifest}/weights/deep/model.bin"), &files[2].1);
+    expect(format!("{manifest}/no/such/file"), &files[1].1);
+    expect(format!("{manifest}/weights"), &files[1].1);
+    expect(format!("{plain}/model.bin"), &files[2].1);
+    expect(manifest.to_string(), &manifest_bytes);
+
+    for (target, expected) in [
+        (
+            format!("{plain}/missing.bin"),
+            "has no path \"missing.bin\"",
+        ),
+        (format!("{plain}/"), "has no path \"\""),
+        (format!("{}/x", files[0].0), "not a path manifest"),
+        ("short/x".to_string(), "invalid value"),
+    ] {
+        let out = get(target.clone());
+        assert!(!out.status.success(), "{target} succeeded");
+        assert!(out.stdout.is_empty(), "{target}: wrote output");
+        assert!(
+            stderr(&out).contains(expected),
+            "{target}: {}",
+            stderr(&out)
+        );
+    }
 }

@@ -7,10 +7,66 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tokio::io::AsyncWriteExt;
+use weavedrive_cache::arweave::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
 use weavedrive_cache::{GatewayClient, TxId, VerifiedTx};
 
 use crate::gateway_args::GatewayArgs;
+
+/// What `get` names: a transaction (`<id>`), or a path in the path manifest `<id>` holds
+/// (`<id>/<path>`; `<id>/` is the manifest's index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: TxId,
+    pub path: Option<String>,
+}
+
+impl std::str::FromStr for Target {
+    type Err = weavedrive_cache::arweave::IdError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (id, path) = match text.split_once('/') {
+            Some((id, path)) => (id, Some(path.to_string())),
+            None => (text, None),
+        };
+        Ok(Target {
+            id: id.parse()?,
+            path,
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{}/{path}", self.id),
+            None => write!(f, "{}", self.id),
+        }
+    }
+}
+
+/// The id `target` names: itself, or what its manifest maps the path to (as ar.io gateways
+/// resolve it: index for the empty path, the fallback for unknown paths).
+async fn resolve(
+    client: &Arc<GatewayClient>,
+    target: &Target,
+    window: usize,
+) -> anyhow::Result<TxId> {
+    let (id, Some(path)) = (target.id, &target.path) else {
+        return Ok(target.id);
+    };
+    let tx = VerifiedTx::open(client, &id).await?;
+    if tx.size() > MAX_MANIFEST_BYTES {
+        bail!("{id}: {} bytes is too large for a path manifest", tx.size());
+    }
+    let mut bytes = Vec::new();
+    stream_into(client, &tx, window, &mut bytes).await?;
+    let manifest =
+        Manifest::parse(&bytes).with_context(|| format!("{id}: cannot resolve {path:?}"))?;
+    manifest
+        .resolve(path)
+        .with_context(|| format!("{id}: the manifest has no path {path:?} (and no fallback)"))
+}
 
 /// How to fetch: per-chunk proofs (streams, works on every gateway) or large ranges checked
 /// against the root at the end (fewer requests; needs ar.io-style ranged `/raw/{id}`).
@@ -22,7 +78,7 @@ pub enum Via {
 }
 
 pub async fn run(
-    id: TxId,
+    target: Target,
     output: Option<PathBuf>,
     gateway: &GatewayArgs,
     via: Via,
@@ -30,8 +86,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let client = Arc::new(GatewayClient::new(gateway.config())?);
     let started = Instant::now();
-    let tx = VerifiedTx::open(&client, &id).await?;
     let window = gateway.concurrency;
+    let id = resolve(&client, &target, window).await?;
+    let tx = VerifiedTx::open(&client, &id).await?;
     match output.as_deref() {
         Some(path) if path != Path::new("-") => {
             fetch_to_file(&client, &tx, window, via, path).await?
@@ -46,8 +103,12 @@ pub async fn run(
     }
     if !quiet {
         let secs = started.elapsed().as_secs_f64();
+        let named = match target.path {
+            Some(_) => format!("{target} ({id})"),
+            None => id.to_string(),
+        };
         eprintln!(
-            "{id}: {} bytes verified in {secs:.2} s ({:.1} MiB/s)",
+            "{named}: {} bytes verified in {secs:.2} s ({:.1} MiB/s)",
             tx.size(),
             tx.size() as f64 / secs.max(1e-9) / (1024.0 * 1024.0)
         );

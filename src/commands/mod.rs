@@ -2,7 +2,7 @@
 
 mod cache;
 mod demo;
-mod get;
+pub mod get;
 mod mount;
 mod preload;
 mod run;

@@ -6,6 +6,7 @@ pub mod b64;
 pub mod chunking;
 pub mod deep_hash;
 pub mod id;
+pub mod manifest;
 pub mod merkle;
 pub mod rsa_pss;
 pub mod tx;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::arweave::TxId;
+use crate::arweave::manifest::ManifestError;
 use crate::gateway::GatewayError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum DriveError {
         chunks: usize,
         reason: String,
     },
+    /// The data was read and verified, but it is not a path manifest.
+    #[error("{id}: {error}")]
+    NotAManifest { id: TxId, error: ManifestError },
     #[error("{0} needs a disk cache (--cache-dir)")]
     NeedsDiskCache(&'static str),
     #[error("blocking reads need a Drive created inside a tokio runtime")]
@@ -45,11 +49,17 @@ impl DriveError {
         matches!(self, DriveError::Gateway(e) if e.is_not_found())
     }
 
-    /// The errno a filesystem should return: missing ids are ENOENT; everything else means
-    /// the bytes cannot be had verified right now, which is EIO (never a short read).
+    /// The errno a filesystem should return: missing ids are ENOENT; data that is not a
+    /// manifest, where one was wanted as a directory, is ENOTDIR; everything else means the
+    /// bytes cannot be had verified right now, which is EIO (never a short read).
     pub fn errno(&self) -> i32 {
         const ENOENT: i32 = 2;
         const EIO: i32 = 5;
-        if self.is_not_found() { ENOENT } else { EIO }
+        const ENOTDIR: i32 = 20;
+        match self {
+            DriveError::NotAManifest { .. } => ENOTDIR,
+            _ if self.is_not_found() => ENOENT,
+            _ => EIO,
+        }
     }
 }

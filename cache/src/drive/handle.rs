@@ -145,7 +145,7 @@ mod tests {
     fn window_grows_as_the_reader_uses_it_and_resets_on_seeks() {
         let (cap, k, mib) = (8 << 20, 1 << 10, 1 << 20);
         let mut p = ReadPattern::default();
-        let mut stream = |p: &mut ReadPattern, from: u64, to: u64| {
+        let stream = |p: &mut ReadPattern, from: u64, to: u64| {
             (from..to)
                 .step_by(128 << 10)
                 .map(|at| p.observe(at, 128 * k, cap))

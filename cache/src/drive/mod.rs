@@ -20,6 +20,7 @@ pub use error::DriveError;
 pub use handle::FileHandle;
 pub use info::{DriveStats, TxInfo, header_json};
 
+use crate::arweave::manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError};
 use crate::arweave::{Hash, TxId};
 use crate::gateway::{GatewayClient, GatewayConfig};
 use crate::memory::MemoryTier;
@@ -74,6 +75,7 @@ struct Inner {
     disk: Option<Arc<DiskStore>>,
     maps: Option<Arc<TxMapStore>>,
     txs: Mutex<HashMap<TxId, Arc<TxRecord>>>,
+    manifests: Mutex<HashMap<TxId, Arc<Manifest>>>,
     tx_flights: Mutex<HashMap<TxId, Flight<Arc<TxRecord>>>>,
     chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
     pinned: Mutex<HashSet<TxId>>,
@@ -105,6 +107,7 @@ impl Drive {
                 disk,
                 maps,
                 txs: Mutex::default(),
+                manifests: Mutex::default(),
                 tx_flights: Mutex::default(),
                 chunk_flights: Mutex::default(),
                 pinned: Mutex::default(),
@@ -138,6 +141,30 @@ impl Drive {
     /// The authenticated header (cheap once the transaction is known: no cache scan).
     pub async fn header(&self, id: &TxId) -> Result<crate::arweave::TxHeader, DriveError> {
         Ok(self.tx(id).await?.header.clone())
+    }
+
+    /// The path manifest that transaction `id` holds, read through the cache (so verified
+    /// like any data), parsed, and kept for the Drive's life (transactions never change).
+    pub async fn manifest(&self, id: &TxId) -> Result<Arc<Manifest>, DriveError> {
+        if let Some(manifest) = self.inner.manifests.lock().unwrap().get(id) {
+            return Ok(manifest.clone());
+        }
+        let tx = self.tx(id).await?;
+        let not_a_manifest = |error| DriveError::NotAManifest { id: *id, error };
+        if tx.size() > MAX_MANIFEST_BYTES {
+            return Err(not_a_manifest(ManifestError::NotAManifest(format!(
+                "{} bytes, more than a manifest may have ({MAX_MANIFEST_BYTES})",
+                tx.size()
+            ))));
+        }
+        let bytes = self.read_tx(&tx, 0, tx.size()).await?;
+        let manifest = Arc::new(Manifest::parse(&bytes).map_err(not_a_manifest)?);
+        self.inner
+            .manifests
+            .lock()
+            .unwrap()
+            .insert(*id, manifest.clone());
+        Ok(manifest)
     }
 
     /// Ids with a cached header and chunk map (no network, no per-chunk checks).
