@@ -52,6 +52,10 @@ log "fuzz smoke (each target a few seconds; see fuzz/README.md)"
   cargo fuzz build --dev --sanitizer none
   out=$(mktemp)
   for target in $(cargo fuzz list); do
+    # Committed seeds (valid inputs random bytes would rarely reach) join the corpus.
+    if [ -d "seeds/$target" ]; then
+      mkdir -p "corpus/$target" && cp seeds/"$target"/* "corpus/$target/"
+    fi
     if ! cargo fuzz run --dev --sanitizer none "$target" -- -max_total_time=5 >"$out" 2>&1; then
       tail -40 "$out"
       echo "fuzz target $target failed: crash input in fuzz/artifacts/$target" >&2

@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use sha2::{Digest, Sha256};
 use weavedrive_cache::TxId;
 use weavedrive_testgw::{
-    BackgroundGateway, Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet,
-    pseudo_random_data,
+    BackgroundGateway, Fault, GatewayData, GatewayOptions, MANIFEST_CONTENT_TYPE, Target,
+    TestGateway, TestWallet, path_manifest, pseudo_random_data,
 };
 
 const K: usize = 1024;
@@ -1085,4 +1085,81 @@ fn killed_mid_read_many_times_the_cache_stays_verified() {
         assert_eq!(drive.stats().disk.unwrap().corrupt_dropped, 0);
         assert_eq!(fx.gateway.stats().chunk, 0, "the cache lost blocks it had");
     });
+}
+
+/// `/manifest/<id>/…`: a path manifest as directories whose files are symlinks into
+/// `/data`; reads through them equal the source; a name the manifest lacks leads to its
+/// fallback, or is ENOENT without one; data that is not a manifest is ENOTDIR.
+#[test]
+fn manifests_are_directories_of_links_into_data() {
+    if !fuse_available() {
+        return;
+    }
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let files = add_txs(&mut data, &[300 * K + 7, 11, 2 * M + 1], 700);
+    let (index, fallback, weights) = (&files[0], &files[1], &files[2]);
+    let json = serde_json::json!({
+        "manifest": "arweave/paths",
+        "version": "0.2.0",
+        "index": {"path": "index.html"},
+        "fallback": {"id": fallback.0.to_string()},
+        "paths": {
+            "index.html": {"id": index.0.to_string()},
+            "weights/deep/model.bin": {"id": weights.0.to_string()},
+            "weights/readme": {"id": fallback.0.to_string()},
+        },
+    });
+    let tag = || vec![("Content-Type".into(), MANIFEST_CONTENT_TYPE.into())];
+    let manifest = data.add_tx(Bytes::from(serde_json::to_vec(&json).unwrap()), tag());
+    let strict = data.add_tx(path_manifest(None, &[("only.bin", weights.0)]), tag());
+    let fx = Fixture {
+        gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
+        txs: files.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let root = mount.mountpoint.join("manifest").join(manifest.to_string());
+
+    assert_eq!(listing(&root), ["index.html", "weights"]);
+    assert_eq!(listing(&root.join("weights")), ["deep", "readme"]);
+    let model = root.join("weights/deep/model.bin");
+    assert_eq!(
+        std::fs::read_link(&model).unwrap(),
+        PathBuf::from(format!("../../../../data/{}", weights.0))
+    );
+    assert_eq!(
+        std::fs::canonicalize(&model).unwrap(),
+        mount.data(&weights.0),
+        "the link leads to /data/<id>"
+    );
+    assert!(
+        std::fs::symlink_metadata(&model)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read(&model).unwrap() == weights.1[..]);
+    assert!(std::fs::read(root.join("index.html")).unwrap() == index.1[..]);
+    assert!(
+        std::fs::read(root.join("no/such/file.txt")).is_err(),
+        "no such dir"
+    );
+    assert!(std::fs::read(root.join("not-listed.txt")).unwrap() == fallback.1[..]);
+    assert!(std::fs::read(root.join("weights/other")).unwrap() == fallback.1[..]);
+
+    let strict_root = mount.mountpoint.join("manifest").join(strict.to_string());
+    assert!(std::fs::read(strict_root.join("only.bin")).unwrap() == weights.1[..]);
+    let err = std::fs::metadata(strict_root.join("missing")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+    let plain = mount.mountpoint.join("manifest").join(index.0.to_string());
+    let err = std::fs::metadata(&plain).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR), "{err}");
+    let err = std::fs::metadata(mount.mountpoint.join("manifest/not-an-id")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+
+    let seen = listing(&mount.mountpoint.join("manifest"));
+    let mut expected = vec![manifest.to_string(), strict.to_string()];
+    expected.sort();
+    assert_eq!(seen, expected);
+    mount.stop();
 }

@@ -6,6 +6,9 @@
 //! /tx/<id>     its authenticated header as JSON (plus the owner's address)
 //! /block/<h>   the block header at height h as a gateway reports it (shape-checked only:
 //!              nothing we hold authenticates a block; see weavedrive_cache::gateway::block)
+//! /manifest/<id>/<path>
+//!              a path manifest as directories; each file is a symlink to ../data/<its id>,
+//!              and a name the manifest lacks leads to its fallback, if it has one
 //! ```
 //! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
 //! is ENOENT without touching the network. Directory listings show what is cached.
@@ -29,9 +32,10 @@ use fuser::{
     Request,
 };
 use weavedrive_cache::arweave::TxHeader;
+use weavedrive_cache::arweave::manifest::{DirTree, Entry};
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
-use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, Node, ROOT, TX_DIR};
+use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, MANIFEST_DIR, Node, ROOT, TX_DIR};
 
 /// Data under an id never changes: the kernel may keep names and attributes for a long time.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -55,6 +59,8 @@ pub struct WeaveFs {
     headers: Mutex<HashMap<TxId, Bytes>>,
     /// Block JSON by height, kept for the mount's life so size and contents agree.
     blocks: Mutex<std::collections::BTreeMap<u64, Bytes>>,
+    /// Manifests looked up during this mount, as directory trees (with their fallback).
+    manifests: Mutex<std::collections::BTreeMap<TxId, Arc<ManifestDirs>>>,
     uid: u32,
     gid: u32,
     mounted_at: SystemTime,
@@ -73,6 +79,7 @@ impl WeaveFs {
             next_handle: AtomicU64::new(1),
             headers: Mutex::default(),
             blocks: Mutex::default(),
+            manifests: Mutex::default(),
             // SAFETY: getuid/getgid cannot fail.
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -96,10 +103,11 @@ impl WeaveFs {
         }
     }
 
-    /// The id a node serves, if the policy applies to it (`/data/<id>`, `/tx/<id>`).
+    /// The id a node serves, if the policy applies to it (`/data/<id>`, `/tx/<id>`, a
+    /// manifest's directories; a manifest's files lead into `/data`, governed there).
     fn governed_id(node: Node) -> Option<TxId> {
         match node {
-            Node::Data(id) | Node::TxJson(id) => Some(id),
+            Node::Data(id) | Node::TxJson(id) | Node::ManifestPath(id, _) => Some(id),
             _ => None,
         }
     }
@@ -139,8 +147,13 @@ impl WeaveFs {
             self.permit(&id)?;
         }
         Ok(match node {
-            Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir => {
+            Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir | Node::ManifestDir => {
                 (self.attr(ino, FileType::Directory, 0), DIR_TTL)
+            }
+            Node::ManifestPath(..) => (self.attr(ino, FileType::Directory, 0), IMMUTABLE_TTL),
+            Node::ManifestLink { target, up } => {
+                let len = link_target(target, up).len() as u64;
+                (self.attr(ino, FileType::Symlink, len), IMMUTABLE_TTL)
             }
             Node::Data(id) => {
                 let header = self.header(&id)?;
@@ -204,8 +217,31 @@ impl WeaveFs {
                 "data" => Ok(Node::DataDir),
                 "tx" => Ok(Node::TxDir),
                 "block" => Ok(Node::BlockDir),
+                "manifest" => Ok(Node::ManifestDir),
                 _ => Err(Errno::ENOENT),
             },
+            Node::ManifestDir => {
+                let id: TxId = name.parse().map_err(|_| Errno::ENOENT)?;
+                self.permit(&id)?;
+                self.manifest(&id)?;
+                Ok(Node::ManifestPath(id, 0))
+            }
+            Node::ManifestPath(id, dir) => {
+                let manifest = self.manifest(&id)?;
+                let dir = &manifest.tree.dirs[dir as usize];
+                let up = dir.depth + 2;
+                match dir.entries.get(name) {
+                    Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, *child)),
+                    Some(Entry::File(target)) => Ok(Node::ManifestLink {
+                        target: *target,
+                        up,
+                    }),
+                    None => manifest
+                        .fallback
+                        .map(|target| Node::ManifestLink { target, up })
+                        .ok_or(Errno::ENOENT),
+                }
+            }
             // Not an id: no such file, and no reason to ask the network. An id the policy
             // denies: EACCES, also without asking (and without an inode).
             Node::DataDir | Node::TxDir => {
@@ -222,8 +258,25 @@ impl WeaveFs {
                 Ok(height) if height.to_string() == name => Ok(Node::Block(height)),
                 _ => Err(Errno::ENOENT),
             },
-            Node::Data(_) | Node::TxJson(_) | Node::Block(_) => Err(Errno::ENOTDIR),
+            Node::Data(_) | Node::TxJson(_) | Node::Block(_) | Node::ManifestLink { .. } => {
+                Err(Errno::ENOTDIR)
+            }
         }
+    }
+
+    /// The manifest `id` holds, as directories (fetched and verified once per mount). Data
+    /// that is not a manifest is ENOTDIR.
+    fn manifest(&self, id: &TxId) -> Result<Arc<ManifestDirs>, Errno> {
+        if let Some(tree) = self.manifests.lock().unwrap().get(id) {
+            return Ok(tree.clone());
+        }
+        let manifest = self.block_on(self.drive.manifest(id)).map_err(errno)?;
+        let tree = Arc::new(ManifestDirs {
+            tree: DirTree::new(&manifest),
+            fallback: manifest.fallback,
+        });
+        self.manifests.lock().unwrap().insert(*id, tree.clone());
+        Ok(tree)
     }
 
     fn dir_entries(&self, node: Node) -> Result<Vec<(u64, FileType, String)>, Errno> {
@@ -236,6 +289,7 @@ impl WeaveFs {
                 entries.push((DATA_DIR, FileType::Directory, "data".into()));
                 entries.push((TX_DIR, FileType::Directory, "tx".into()));
                 entries.push((BLOCK_DIR, FileType::Directory, "block".into()));
+                entries.push((MANIFEST_DIR, FileType::Directory, "manifest".into()));
             }
             // Blocks seen during this mount (the chain itself cannot be listed cheaply).
             Node::BlockDir => {
@@ -260,7 +314,34 @@ impl WeaveFs {
                     ));
                 }
             }
-            Node::Data(_) | Node::TxJson(_) | Node::Block(_) => return Err(Errno::ENOTDIR),
+            // Manifests seen during this mount.
+            Node::ManifestDir => {
+                let ids: Vec<TxId> = self.manifests.lock().unwrap().keys().copied().collect();
+                for id in ids.into_iter().filter(|id| self.policy.allows(id)) {
+                    let ino = self.inodes.ino(Node::ManifestPath(id, 0));
+                    entries.push((ino, FileType::Directory, id.to_string()));
+                }
+            }
+            Node::ManifestPath(id, dir) => {
+                let manifest = self.manifest(&id)?;
+                let dir = &manifest.tree.dirs[dir as usize];
+                for (name, entry) in &dir.entries {
+                    let (child, kind) = match *entry {
+                        Entry::Dir(child) => (Node::ManifestPath(id, child), FileType::Directory),
+                        Entry::File(target) => (
+                            Node::ManifestLink {
+                                target,
+                                up: dir.depth + 2,
+                            },
+                            FileType::Symlink,
+                        ),
+                    };
+                    entries.push((self.inodes.ino(child), kind, name.clone()));
+                }
+            }
+            Node::Data(_) | Node::TxJson(_) | Node::Block(_) | Node::ManifestLink { .. } => {
+                return Err(Errno::ENOTDIR);
+            }
         }
         Ok(entries)
     }
@@ -269,6 +350,18 @@ impl WeaveFs {
         self.permit(id)?;
         Ok(Arc::new(self.block_on(self.drive.open(id)).map_err(errno)?))
     }
+}
+
+/// A path manifest as the mount shows it.
+struct ManifestDirs {
+    tree: DirTree,
+    /// What names the manifest lacks lead to.
+    fallback: Option<TxId>,
+}
+
+/// Where a manifest's file points: `up` directories up, then `data/<id>`.
+fn link_target(target: TxId, up: u16) -> String {
+    format!("{}data/{target}", "../".repeat(up as usize))
 }
 
 /// The part of an in-memory file a read asks for.
@@ -423,9 +516,14 @@ impl Filesystem for WeaveFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.inodes.node(ino.0) {
-            Some(Node::Root | Node::DataDir | Node::TxDir | Node::BlockDir) => {
-                reply.opened(fuser::FileHandle(0), FopenFlags::empty())
-            }
+            Some(
+                Node::Root
+                | Node::DataDir
+                | Node::TxDir
+                | Node::BlockDir
+                | Node::ManifestDir
+                | Node::ManifestPath(..),
+            ) => reply.opened(fuser::FileHandle(0), FopenFlags::empty()),
             Some(_) => reply.error(Errno::ENOTDIR),
             None => reply.error(Errno::ENOENT),
         }
@@ -455,6 +553,16 @@ impl Filesystem for WeaveFs {
                 reply.ok();
             }
             Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.inodes.node(ino.0) {
+            Some(Node::ManifestLink { target, up }) => {
+                reply.data(link_target(target, up).as_bytes())
+            }
+            Some(_) => reply.error(Errno::EINVAL),
+            None => reply.error(Errno::ENOENT),
         }
     }
 

@@ -11,6 +11,7 @@ pub const ROOT: u64 = 1;
 pub const DATA_DIR: u64 = 2;
 pub const TX_DIR: u64 = 3;
 pub const BLOCK_DIR: u64 = 4;
+pub const MANIFEST_DIR: u64 = 5;
 const FIRST_DYNAMIC: u64 = 16;
 
 /// What an inode stands for.
@@ -26,6 +27,15 @@ pub enum Node {
     BlockDir,
     /// `/block/<height>`: the block header as JSON.
     Block(u64),
+    ManifestDir,
+    /// A directory of a path manifest: the manifest's id and the directory's number in its
+    /// [`weavedrive_cache::arweave::manifest::DirTree`] (0: `/manifest/<id>` itself).
+    ManifestPath(TxId, u32),
+    /// A file of a manifest: a symlink `up` directories up and into `data/<target>`.
+    ManifestLink {
+        target: TxId,
+        up: u16,
+    },
 }
 
 #[derive(Default)]
@@ -47,6 +57,7 @@ impl Inodes {
             DATA_DIR => Some(Node::DataDir),
             TX_DIR => Some(Node::TxDir),
             BLOCK_DIR => Some(Node::BlockDir),
+            MANIFEST_DIR => Some(Node::ManifestDir),
             _ => self.inner.lock().unwrap().by_ino.get(&ino).copied(),
         }
     }
@@ -57,6 +68,7 @@ impl Inodes {
             Node::DataDir => DATA_DIR,
             Node::TxDir => TX_DIR,
             Node::BlockDir => BLOCK_DIR,
+            Node::ManifestDir => MANIFEST_DIR,
             _ => {
                 let mut table = self.inner.lock().unwrap();
                 if let Some(&ino) = table.by_node.get(&node) {

@@ -132,17 +132,78 @@ impl Manifest {
         }
     }
 
-    /// What `<manifest>/<path>` serves, as an ar.io gateway resolves it: the empty path (or
-    /// "/") is the index; a listed path is its id; anything else is the fallback, if there is
-    /// one. A leading slash is ignored.
+    /// What `<manifest>/<path>` serves, as an ar.io gateway resolves it: the empty path is
+    /// the index; a listed path is its id; anything else is the fallback, if there is one.
+    /// A leading slash is ignored unless a listed path has it (found by fuzzing: a manifest
+    /// may list "/x", which stripping alone would make unreachable).
     pub fn resolve(&self, path: &str) -> Option<TxId> {
-        let path = path.strip_prefix('/').unwrap_or(path);
-        let found = if path.is_empty() {
-            self.index_id()
-        } else {
-            self.paths.get(path).copied()
+        let found = match (self.paths.get(path), path.strip_prefix('/').unwrap_or(path)) {
+            (Some(id), _) if !path.is_empty() => Some(*id),
+            (_, "") => self.index_id(),
+            (_, stripped) => self.paths.get(stripped).copied(),
         };
         found.or(self.fallback)
+    }
+}
+
+/// A manifest's paths as directories, for a filesystem: directory 0 is the manifest itself.
+/// Path segments that cannot be file names (empty, `.`, `..`, or holding a NUL) leave their
+/// path out, and where a path is both a file and a directory (`a` and `a/b`), the directory
+/// wins; such paths still resolve through [`Manifest::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirTree {
+    pub dirs: Vec<Dir>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dir {
+    /// How many directories down from the manifest (0 for the manifest itself).
+    pub depth: u16,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Dir(u32),
+    File(TxId),
+}
+
+impl DirTree {
+    pub fn new(manifest: &Manifest) -> DirTree {
+        let mut dirs = vec![Dir::default()];
+        'paths: for (path, &id) in &manifest.paths {
+            let segments: Vec<&str> = path.split('/').collect();
+            let valid = |s: &&str| !matches!(*s, "" | "." | "..") && !s.contains('\0');
+            if !segments.iter().all(valid) {
+                continue;
+            }
+            let (file, parents) = segments.split_last().expect("split yields one at least");
+            let mut at = 0usize;
+            for name in parents {
+                let next = match dirs[at].entries.get(*name) {
+                    Some(Entry::Dir(d)) => *d as usize,
+                    Some(Entry::File(_)) | None => {
+                        if dirs.len() > u32::MAX as usize || dirs[at].depth == u16::MAX {
+                            continue 'paths;
+                        }
+                        let depth = dirs[at].depth + 1;
+                        dirs.push(Dir {
+                            depth,
+                            entries: BTreeMap::new(),
+                        });
+                        let new = (dirs.len() - 1) as u32;
+                        dirs[at].entries.insert(name.to_string(), Entry::Dir(new));
+                        new as usize
+                    }
+                };
+                at = next;
+            }
+            dirs[at]
+                .entries
+                .entry(file.to_string())
+                .or_insert(Entry::File(id));
+        }
+        DirTree { dirs }
     }
 }
 
@@ -243,5 +304,63 @@ mod tests {
             let err = Manifest::parse(json.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(expected), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn paths_become_directories() {
+        let m = Manifest::parse(
+            format!(
+                r#"{{"manifest":"arweave/paths","version":"0.1.0","paths":{{
+                "a":{{"id":"{a}"}}, "a/b/c.bin":{{"id":"{b}"}}, "a/d":{{"id":"{c}"}},
+                "top.txt":{{"id":"{c}"}}, "../escape":{{"id":"{a}"}}, "x//y":{{"id":"{a}"}},
+                "./dot":{{"id":"{a}"}}, "trailing/":{{"id":"{a}"}}}}}}"#,
+                a = id(1),
+                b = id(2),
+                c = id(3)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let tree = DirTree::new(&m);
+        let root = &tree.dirs[0];
+        assert_eq!(
+            root.entries.keys().collect::<Vec<_>>(),
+            ["a", "top.txt"],
+            "unrepresentable paths left out"
+        );
+        let Entry::Dir(a) = root.entries["a"] else {
+            panic!("a/b/c.bin makes a a directory")
+        };
+        let a = &tree.dirs[a as usize];
+        assert_eq!(a.depth, 1);
+        assert_eq!(a.entries["d"], Entry::File(id(3)));
+        let Entry::Dir(b) = a.entries["b"] else {
+            panic!("b is a directory")
+        };
+        assert_eq!(tree.dirs[b as usize].entries["c.bin"], Entry::File(id(2)));
+        assert_eq!(tree.dirs[b as usize].depth, 2);
+        assert_eq!(root.entries["top.txt"], Entry::File(id(3)));
+    }
+
+    /// Regression (fuzz/artifacts/manifest/crash-d348a3a8): a listed path that starts with a
+    /// slash resolved to nothing.
+    #[test]
+    fn a_listed_path_with_a_leading_slash_resolves() {
+        let m = Manifest::parse(
+            format!(
+                r#"{{"manifest":"arweave/paths","version":"0.1.0","paths":{{
+                "/x":{{"id":"{}"}},"y":{{"id":"{}"}},"/":{{"id":"{}"}}}}}}"#,
+                id(1),
+                id(2),
+                id(3)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(m.resolve("/x"), Some(id(1)));
+        assert_eq!(m.resolve("x"), None);
+        assert_eq!(m.resolve("/y"), Some(id(2)));
+        assert_eq!(m.resolve("/"), Some(id(3)));
+        assert_eq!(m.resolve(""), None, "no index");
     }
 }
