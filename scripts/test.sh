@@ -15,6 +15,10 @@ fi
 if ! command -v fusermount3 >/dev/null; then
   { apt-get update -qq && apt-get install -y -qq fuse3; } || echo "warning: could not install fuse3"
 fi
+# getfattr (Debian's attr) reads tags as extended attributes through the mount in a test.
+if ! command -v getfattr >/dev/null; then
+  { apt-get update -qq && apt-get install -y -qq attr; } || echo "warning: could not install attr"
+fi
 if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave ]; then
   (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1163,3 +1163,88 @@ fn manifests_are_directories_of_links_into_data() {
     assert_eq!(seen, expected);
     mount.stop();
 }
+
+/// Tags are extended attributes of `/data/<id>`: `user.arweave.tag.<name>` (the first value
+/// of a repeated name) and `user.arweave.tags` (all, as JSON), read with getxattr and with
+/// getfattr; other files have none.
+#[test]
+fn tags_are_extended_attributes() {
+    if !fuse_available() {
+        return;
+    }
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let tags = vec![
+        (
+            "Content-Type".to_string(),
+            "application/octet-stream".to_string(),
+        ),
+        ("App-Name".to_string(), "weavedrive-test".to_string()),
+        ("App-Name".to_string(), "second".to_string()),
+    ];
+    let id = data.add_tx(pseudo_random_data(3, 1000), tags);
+    let fx = Fixture {
+        gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
+        txs: vec![],
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+    let file = mount.data(&id);
+    let get = |name: &str| -> Result<Vec<u8>, i32> {
+        let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        let name = std::ffi::CString::new(name).unwrap();
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: valid C strings and buffer.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    };
+    assert_eq!(
+        get("user.arweave.tag.App-Name").unwrap(),
+        b"weavedrive-test"
+    );
+    assert_eq!(
+        get("user.arweave.tag.Content-Type").unwrap(),
+        b"application/octet-stream"
+    );
+    let all: serde_json::Value =
+        serde_json::from_slice(&get("user.arweave.tags").unwrap()).unwrap();
+    assert_eq!(all[2]["value"], "second");
+    assert_eq!(get("user.arweave.tag.Missing"), Err(libc::ENODATA));
+
+    if Command::new("getfattr").arg("--version").output().is_ok() {
+        let out = Command::new("getfattr")
+            .args(["-d", "-m", "-", "--absolute-names"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("user.arweave.tag.App-Name=\"weavedrive-test\""),
+            "{text}"
+        );
+        assert!(text.contains("user.arweave.tag.Content-Type="), "{text}");
+    } else {
+        eprintln!("getfattr not installed (Debian package attr): getxattr checks only");
+    }
+    let tx_json = mount.tx(&id);
+    let path = std::ffi::CString::new(tx_json.to_str().unwrap()).unwrap();
+    // SAFETY: valid C string; a null list with size 0 asks for the length.
+    let len = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(len, 0, "only /data/<id> has attributes");
+    mount.stop();
+}

@@ -10,6 +10,9 @@
 //!              a path manifest as directories; each file is a symlink to ../data/<its id>,
 //!              and a name the manifest lacks leads to its fallback, if it has one
 //! ```
+//! `/data/<id>` carries the transaction's tags as extended attributes (`user.arweave.tag.<name>`
+//! and `user.arweave.tags`; see [`crate::xattr`]).
+//!
 //! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
 //! is ENOENT without touching the network. Directory listings show what is cached.
 //!
@@ -36,6 +39,7 @@ use weavedrive_cache::arweave::manifest::{DirTree, Entry};
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
 use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, MANIFEST_DIR, Node, ROOT, TX_DIR};
+use crate::xattr;
 
 /// Data under an id never changes: the kernel may keep names and attributes for a long time.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -346,9 +350,32 @@ impl WeaveFs {
         Ok(entries)
     }
 
+    /// Extended attributes: the tags of `/data/<id>`; nothing elsewhere.
+    fn xattrs(&self, ino: u64) -> Result<Vec<xattr::Attribute>, Errno> {
+        match self.inodes.node(ino) {
+            Some(Node::Data(id)) => {
+                self.permit(&id)?;
+                Ok(xattr::tag_attributes(&self.header(&id)?.tags))
+            }
+            Some(_) => Ok(Vec::new()),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
     fn open_handle(&self, id: &TxId) -> Result<Arc<FileHandle>, Errno> {
         self.permit(id)?;
         Ok(Arc::new(self.block_on(self.drive.open(id)).map_err(errno)?))
+    }
+}
+
+/// An xattr answer: the size when asked for it (`size` 0), ERANGE when it does not fit.
+fn reply_sized(reply: ReplyXattr, size: u32, bytes: &[u8]) {
+    if size == 0 {
+        reply.size(bytes.len() as u32)
+    } else if (size as usize) < bytes.len() {
+        reply.error(Errno::ERANGE)
+    } else {
+        reply.data(bytes)
     }
 }
 
@@ -590,22 +617,21 @@ impl Filesystem for WeaveFs {
         }
     }
 
-    fn getxattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
-        reply: ReplyXattr,
-    ) {
-        reply.error(Errno::NO_XATTR);
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let name = std::os::unix::ffi::OsStrExt::as_bytes(name);
+        match self.xattrs(ino.0) {
+            Ok(attributes) => match attributes.iter().find(|(n, _)| n == name) {
+                Some((_, value)) => reply_sized(reply, size, value),
+                None => reply.error(Errno::NO_XATTR),
+            },
+            Err(e) => reply.error(e),
+        }
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if size == 0 {
-            reply.size(0)
-        } else {
-            reply.data(&[])
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.xattrs(ino.0) {
+            Ok(attributes) => reply_sized(reply, size, &xattr::name_list(&attributes)),
+            Err(e) => reply.error(e),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod fs;
 mod inodes;
+mod xattr;
 
 use std::io;
 use std::path::Path;
