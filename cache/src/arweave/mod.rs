@@ -2,6 +2,7 @@
 //! signatures, chunk layout, and Merkle proofs. Written and owned here; nothing in this module
 //! trusts its input.
 
+pub mod ans104;
 pub mod b64;
 pub mod chunking;
 pub mod deep_hash;
