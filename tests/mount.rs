@@ -378,12 +378,7 @@ fn lies_are_eio_and_a_second_gateway_takes_over_through_the_mount() {
     if !fuse_available() {
         return;
     }
-    let lies = [
-        (Target::Chunk, Fault::CorruptChunk),
-        (Target::Chunk, Fault::ForgeProof),
-        (Target::Chunk, Fault::ShortChunk),
-        (Target::TxHeader, Fault::WrongHeader),
-    ];
+    let lies = weavedrive_testgw::LIES;
     let failures = [
         (Target::Chunk, Fault::Status(500)),
         (Target::Chunk, Fault::ResetMidBody),

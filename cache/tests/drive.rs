@@ -517,12 +517,7 @@ async fn the_fault_matrix_through_the_drive() {
     let mut files = txs.iter();
     let drive = drive_over(vec![gateway.url()], 2);
 
-    let lies = [
-        (Target::Chunk, Fault::CorruptChunk),
-        (Target::Chunk, Fault::ForgeProof),
-        (Target::Chunk, Fault::ShortChunk),
-        (Target::TxHeader, Fault::WrongHeader),
-    ];
+    let lies = weavedrive_testgw::LIES;
     for (target, fault) in lies {
         let (id, bytes) = files.next().unwrap();
         let rule = faults.always(target, fault);

@@ -70,6 +70,16 @@ pub enum Fault {
     RedirectToPort(u16),
 }
 
+/// Every way a gateway can lie (as opposed to fail): each must be an error for the reader,
+/// never bytes. The fault-matrix tests of the Drive, the mount and the WASI shim all take
+/// their cases from here, so a new lie is tested everywhere at once.
+pub const LIES: [(Target, Fault); 4] = [
+    (Target::Chunk, Fault::CorruptChunk),
+    (Target::Chunk, Fault::ForgeProof),
+    (Target::Chunk, Fault::ShortChunk),
+    (Target::TxHeader, Fault::WrongHeader),
+];
+
 /// Handle to an injected rule, for reading its counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FaultId(usize);

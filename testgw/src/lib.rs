@@ -25,7 +25,7 @@ mod throttle;
 mod wallet;
 
 pub use data::{GatewayData, StoredTx, WEAVE_START, pseudo_random_data};
-pub use faults::{Fault, FaultId, Faults, RuleStatus, Target};
+pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
 pub use stats::Stats;

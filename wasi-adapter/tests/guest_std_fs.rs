@@ -184,12 +184,7 @@ fn faults_are_retried_and_unverifiable_chunks_are_eio() {
 /// and the guest reads the right bytes. A fresh file per case, so nothing is cached already.
 #[test]
 fn every_lie_is_eio_and_every_blip_is_retried_through_the_shim() {
-    let lies = [
-        (Target::Chunk, Fault::CorruptChunk),
-        (Target::Chunk, Fault::ForgeProof),
-        (Target::Chunk, Fault::ShortChunk),
-        (Target::TxHeader, Fault::WrongHeader),
-    ];
+    let lies = weavedrive_testgw::LIES;
     let blips = [
         Fault::ResetBeforeResponse,
         Fault::Truncate,
