@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tokio::io::AsyncWriteExt;
-use weavedrive_cache::arweave::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use weavedrive_cache::arweave::manifest::Manifest;
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
 use weavedrive_cache::{GatewayClient, TxId, VerifiedTx};
 
@@ -56,9 +56,7 @@ async fn resolve(
         return Ok(target.id);
     };
     let tx = VerifiedTx::open(client, &id).await?;
-    if tx.size() > MAX_MANIFEST_BYTES {
-        bail!("{id}: {} bytes is too large for a path manifest", tx.size());
-    }
+    Manifest::check_size(tx.size()).with_context(|| format!("{id}: cannot resolve {path:?}"))?;
     let mut bytes = Vec::new();
     stream_into(client, &tx, window, &mut bytes).await?;
     let manifest =

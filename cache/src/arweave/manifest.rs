@@ -68,6 +68,16 @@ struct RawId {
 }
 
 impl Manifest {
+    /// Refuses data too large to be a manifest before it is read.
+    pub fn check_size(len: u64) -> Result<(), ManifestError> {
+        if len > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::NotAManifest(format!(
+                "{len} bytes, more than a manifest may have ({MAX_MANIFEST_BYTES})"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let raw: Raw = serde_json::from_slice(bytes)
             .map_err(|e| ManifestError::NotAManifest(format!("not manifest JSON ({e})")))?;

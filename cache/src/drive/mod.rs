@@ -20,7 +20,7 @@ pub use error::DriveError;
 pub use handle::FileHandle;
 pub use info::{DriveStats, TxInfo, header_json};
 
-use crate::arweave::manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError};
+use crate::arweave::manifest::Manifest;
 use crate::arweave::{Hash, TxId};
 use crate::gateway::{GatewayClient, GatewayConfig};
 use crate::memory::MemoryTier;
@@ -151,12 +151,7 @@ impl Drive {
         }
         let tx = self.tx(id).await?;
         let not_a_manifest = |error| DriveError::NotAManifest { id: *id, error };
-        if tx.size() > MAX_MANIFEST_BYTES {
-            return Err(not_a_manifest(ManifestError::NotAManifest(format!(
-                "{} bytes, more than a manifest may have ({MAX_MANIFEST_BYTES})",
-                tx.size()
-            ))));
-        }
+        Manifest::check_size(tx.size()).map_err(not_a_manifest)?;
         let bytes = self.read_tx(&tx, 0, tx.size()).await?;
         let manifest = Arc::new(Manifest::parse(&bytes).map_err(not_a_manifest)?);
         self.inner
