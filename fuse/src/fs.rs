@@ -34,8 +34,8 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyXattr,
     Request,
 };
-use weavedrive_cache::arweave::TxHeader;
 use weavedrive_cache::arweave::manifest::{DirTree, Entry};
+use weavedrive_cache::drive::Metadata;
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
 use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, MANIFEST_DIR, Node, ROOT, TX_DIR};
@@ -183,8 +183,9 @@ impl WeaveFs {
         })
     }
 
-    fn header(&self, id: &TxId) -> Result<TxHeader, Errno> {
-        self.block_on(self.drive.header(id)).map_err(errno)
+    /// Size, tags and JSON of a transaction or data item.
+    fn header(&self, id: &TxId) -> Result<Metadata, Errno> {
+        self.block_on(self.drive.metadata(id)).map_err(errno)
     }
 
     /// `/tx/<id>`: the header as gateways serve it, plus the owner's address, pretty printed.
@@ -192,7 +193,7 @@ impl WeaveFs {
         if let Some(json) = self.headers.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        let json = Bytes::from(weavedrive_cache::drive::header_json(&self.header(id)?));
+        let json = self.header(id)?.json;
         self.headers.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use weavedrive_cache::arweave::chunking::merkle_leaf_ranges;
 use weavedrive_cache::arweave::{Leaf, MerkleTree, Tag, TxHeader, TxId};
 
+use crate::items::{BundleItem, bundle_bytes};
 use crate::wallet::TestWallet;
 
 /// Weave offset of the first tx's first byte. Nonzero, and txs are separated by odd gaps, so
@@ -53,12 +54,24 @@ impl StoredTx {
     }
 }
 
+/// Where a bundled data item sits, as an ar.io gateway reports it: offsets in the root
+/// transaction's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemPlace {
+    pub root: TxId,
+    /// Where the item's header starts (what the gateway reports; see `misplace_item`).
+    pub item_offset: u64,
+    pub data_offset: u64,
+    pub data_size: u64,
+}
+
 /// The transactions a gateway serves. Built up front, then shared read-only by the server.
 pub struct GatewayData {
     wallet: TestWallet,
     rng: StdRng,
     txs: Vec<StoredTx>,
     by_id: HashMap<TxId, usize>,
+    items: HashMap<TxId, ItemPlace>,
     next_start: u64,
 }
 
@@ -79,6 +92,7 @@ impl GatewayData {
             rng,
             txs: Vec::new(),
             by_id: HashMap::new(),
+            items: HashMap::new(),
             next_start: WEAVE_START,
         }
     }
@@ -130,6 +144,79 @@ impl GatewayData {
             end_offset,
         });
         id
+    }
+
+    /// Posts `items` as an ANS-104 bundle: a transaction tagged as one (plus `tags`), whose
+    /// items, and the items of bundles nested in them, the gateway then serves by id.
+    pub fn add_bundle(&mut self, items: &[BundleItem], tags: Vec<(String, String)>) -> TxId {
+        let data = Bytes::from(bundle_bytes(items));
+        let mut all_tags: Vec<(String, String)> = weavedrive_cache::arweave::bundle::bundle_tags()
+            .into_iter()
+            .map(|t| {
+                (
+                    String::from_utf8(t.name).unwrap(),
+                    String::from_utf8(t.value).unwrap(),
+                )
+            })
+            .collect();
+        all_tags.extend(tags);
+        let root = self.add_tx(data.clone(), all_tags);
+        self.index_bundle(root, 0, &data, 0);
+        root
+    }
+
+    /// Records where each item of the bundle at `base` of `root`'s data sits, nested ones too.
+    fn index_bundle(&mut self, root: TxId, base: u64, bundle: &[u8], depth: usize) {
+        use weavedrive_cache::arweave::ans104::DataItem;
+        use weavedrive_cache::arweave::bundle::{Index, MAX_NESTING, is_bundle};
+        let Some(head) = bundle.get(..32) else { return };
+        let Ok(count) = Index::count(head.try_into().unwrap()) else {
+            return;
+        };
+        let index_len = Index::len_for(count) as usize;
+        let Some(Ok(index)) = bundle
+            .get(32..index_len)
+            .map(|e| Index::parse(e, count, bundle.len() as u64))
+        else {
+            return;
+        };
+        for entry in index.entries {
+            let item = &bundle[entry.start as usize..(entry.start + entry.size) as usize];
+            let Ok(header) = DataItem::parse_header(item) else {
+                continue;
+            };
+            let data_offset = header.data_offset as u64;
+            let at = base + entry.start;
+            self.items.entry(entry.id).or_insert(ItemPlace {
+                root,
+                item_offset: at,
+                data_offset: at + data_offset,
+                data_size: entry.size - data_offset,
+            });
+            if is_bundle(&header.tags) && depth + 1 < MAX_NESTING {
+                let data = &item[data_offset as usize..];
+                self.index_bundle(root, at + data_offset, data, depth + 1);
+            }
+        }
+    }
+
+    /// A bundled data item the gateway knows.
+    pub fn item(&self, id: &TxId) -> Option<&ItemPlace> {
+        self.items.get(id)
+    }
+
+    /// Makes the gateway report a false offset for item `id` (a lying or confused gateway).
+    pub fn misplace_item(&mut self, id: &TxId, item_offset: u64) {
+        self.items.get_mut(id).expect("a known item").item_offset = item_offset;
+    }
+
+    /// The data of item `id`: a slice of its root transaction's data.
+    pub fn item_data(&self, place: &ItemPlace) -> Bytes {
+        let root = self
+            .tx(&place.root)
+            .expect("items are indexed from stored bundles");
+        let start = place.data_offset as usize;
+        root.data.slice(start..start + place.data_size as usize)
     }
 
     pub fn tx(&self, id: &TxId) -> Option<&StoredTx> {

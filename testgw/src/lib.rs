@@ -17,6 +17,7 @@ mod body;
 mod conn;
 mod data;
 mod faults;
+pub mod items;
 mod manifest;
 mod routes;
 mod server;
@@ -24,7 +25,7 @@ mod stats;
 mod throttle;
 mod wallet;
 
-pub use data::{GatewayData, StoredTx, WEAVE_START, pseudo_random_data};
+pub use data::{GatewayData, ItemPlace, StoredTx, WEAVE_START, pseudo_random_data};
 pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};

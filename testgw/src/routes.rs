@@ -6,7 +6,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use weavedrive_cache::arweave::{TxId, b64};
 
-use crate::data::{GatewayData, StoredTx};
+use crate::data::{GatewayData, ItemPlace, StoredTx};
 use crate::faults::{Endpoint, Fault};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,13 +165,14 @@ pub(crate) fn render(
         Route::Chunk(offset) => data.tx_at(*offset).map_or_else(not_found, |t| {
             chunk_reply(t, offset - t.start_offset(), fault)
         }),
-        Route::Data(id) => tx(id).map_or_else(not_found, |t| {
-            data_reply(
-                t,
-                range_support.then(|| request.get(header::RANGE)).flatten(),
-                fault,
-            )
-        }),
+        Route::Data(id) => {
+            let range = range_support.then(|| request.get(header::RANGE)).flatten();
+            match (tx(id), data.item(id)) {
+                (Some(t), _) => data_reply(&t.data, range, fault),
+                (None, Some(place)) => item_reply(data, place, range, fault),
+                (None, None) => not_found(),
+            }
+        }
     }
 }
 
@@ -226,8 +227,33 @@ fn flip_middle(bytes: &[u8]) -> Bytes {
     copy.into()
 }
 
-fn data_reply(tx: &StoredTx, range: Option<&HeaderValue>, fault: Option<Fault>) -> Reply {
-    let size = tx.size();
+/// A bundled item's data, with the headers ar.io gateways add: the root transaction and where
+/// the item and its data start in the root's data.
+fn item_reply(
+    data: &GatewayData,
+    place: &ItemPlace,
+    range: Option<&HeaderValue>,
+    fault: Option<Fault>,
+) -> Reply {
+    let mut reply = data_reply(&data.item_data(place), range, fault);
+    for (name, value) in [
+        ("x-ar-io-root-transaction-id", place.root.to_string()),
+        (
+            "x-ar-io-root-data-item-offset",
+            place.item_offset.to_string(),
+        ),
+        ("x-ar-io-root-data-offset", place.data_offset.to_string()),
+    ] {
+        reply.headers.push((
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).expect("ids and numbers are valid header values"),
+        ));
+    }
+    reply
+}
+
+fn data_reply(data: &Bytes, range: Option<&HeaderValue>, fault: Option<Fault>) -> Reply {
+    let size = data.len() as u64;
     let mut reply = Reply {
         status: StatusCode::OK,
         headers: vec![(
@@ -255,7 +281,7 @@ fn data_reply(tx: &StoredTx, range: Option<&HeaderValue>, fault: Option<Fault>) 
             (start, end)
         }
     };
-    let body = tx.data.slice(start as usize..end as usize);
+    let body = data.slice(start as usize..end as usize);
     reply.body = if fault == Some(Fault::CorruptChunk) {
         // Three zero-copy segments around one flipped byte, so a corrupted 1 GiB body costs
         // nothing extra.

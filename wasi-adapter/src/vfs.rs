@@ -185,12 +185,12 @@ impl VirtualFs {
     }
 
     /// The verified header of an allowed id (`ACCES` before any network request if not).
-    fn header(&self, id: &TxId) -> WasiResult<weavedrive_cache::arweave::TxHeader> {
+    fn header(&self, id: &TxId) -> WasiResult<weavedrive_cache::drive::Metadata> {
         if !self.policy.allows(id) {
             return Err(Errno::ACCES);
         }
         self.runtime
-            .block_on(self.drive.header(id))
+            .block_on(self.drive.metadata(id))
             .map_err(drive_errno)
     }
 
@@ -229,7 +229,7 @@ impl VirtualFs {
         if let Some(json) = self.json.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        let json = Bytes::from(weavedrive_cache::drive::header_json(&self.header(id)?));
+        let json = self.header(id)?.json;
         self.json.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

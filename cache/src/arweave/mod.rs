@@ -4,6 +4,7 @@
 
 pub mod ans104;
 pub mod b64;
+pub mod bundle;
 pub mod chunking;
 pub mod deep_hash;
 pub mod id;

@@ -30,6 +30,10 @@ pub enum DriveError {
     /// The data was read and verified, but it is not a path manifest.
     #[error("{id}: {error}")]
     NotAManifest { id: TxId, error: ManifestError },
+    /// A data item that cannot be had verified: its bundle does not hold it where the
+    /// gateway said, or its signature does not match its data.
+    #[error("data item {id}: {reason}")]
+    BadItem { id: TxId, reason: String },
     #[error("{0} needs a disk cache (--cache-dir)")]
     NeedsDiskCache(&'static str),
     #[error("blocking reads need a Drive created inside a tokio runtime")]

@@ -7,13 +7,13 @@
 //! asked for continues the stream, and a short step back leaves it alone.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
-use crate::txmap::TxRecord;
 
 const INITIAL_WINDOW: u64 = 1 << 20;
 /// A forward skip this small still counts as sequential (readers skip headers, align reads).
@@ -23,7 +23,7 @@ const REORDER_SLACK: u64 = 2 << 20;
 
 pub struct FileHandle {
     drive: Drive,
-    tx: Arc<TxRecord>,
+    span: Span,
     pattern: Mutex<ReadPattern>,
 }
 
@@ -69,33 +69,35 @@ impl ReadPattern {
 }
 
 impl FileHandle {
-    pub(super) fn new(drive: Drive, tx: Arc<TxRecord>) -> Self {
+    pub(super) fn new(drive: Drive, span: Span) -> Self {
         FileHandle {
             drive,
-            tx,
+            span,
             pattern: Mutex::new(ReadPattern::default()),
         }
     }
 
     pub fn id(&self) -> TxId {
-        self.tx.id()
+        self.span.id()
     }
 
     pub fn size(&self) -> u64 {
-        self.tx.size()
+        self.span.len
     }
 
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        self.drive.read_tx(&self.tx, offset, len).await
+        self.drive.read_tx(&self.span.tx, at, len).await
     }
 
     /// `read_at` for threads outside the runtime (FUSE workers, WASI host calls): cached data
     /// is read on the calling thread with no runtime hop. Must not be called on a runtime
     /// thread.
     pub fn read_at_blocking(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        self.drive.read_tx_blocking(&self.tx, offset, len)
+        self.drive.read_tx_blocking(&self.span.tx, at, len)
     }
 
     /// `read_at_blocking` handing the bytes to `consume` (e.g. a FUSE reply) without copying
@@ -108,22 +110,25 @@ impl FileHandle {
         buf: &mut Vec<u8>,
         consume: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, DriveError> {
+        let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
         self.drive
-            .read_tx_blocking_with(&self.tx, offset, len, buf, consume)
+            .read_tx_blocking_with(&self.span.tx, at, len, buf, consume)
     }
 
     /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
     /// fills `out[..n]` and returns `n`, which is short only at the end of the data. Missing
     /// chunks of a large read are fetched in parallel.
     pub fn read_into_blocking(&self, offset: u64, out: &mut [u8]) -> Result<usize, DriveError> {
-        self.read_ahead(offset, out.len() as u64);
-        self.drive.read_tx_blocking_slice(&self.tx, offset, out)
+        let (at, len) = self.span.locate(offset, out.len() as u64)?;
+        self.read_ahead(offset, len);
+        self.drive
+            .read_tx_blocking_slice(&self.span.tx, at, &mut out[..len as usize])
     }
 
     /// Starts fetching `range` in the background (a reader's hint that it will need it).
     pub fn prefetch(&self, range: Range<u64>) {
-        self.drive.prefetch(&self.tx, range);
+        self.drive.prefetch(&self.span.tx, self.span.to_tx(range));
     }
 
     fn read_ahead(&self, offset: u64, len: u64) {
@@ -132,7 +137,7 @@ impl FileHandle {
         let cap = config.prefetch_max.min(config.memory_budget / 2);
         let ahead = self.pattern.lock().unwrap().observe(offset, len, cap);
         if !ahead.is_empty() {
-            self.drive.prefetch(&self.tx, ahead);
+            self.prefetch(ahead);
         }
     }
 }

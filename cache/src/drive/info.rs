@@ -2,14 +2,18 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::arweave::TxId;
+use bytes::Bytes;
+
+use super::ItemInfo;
+use crate::arweave::{Tag, TxId};
 use crate::memory::MemoryStats;
 use crate::store::DiskStats;
 
-/// One transaction as `stat` shows it.
+/// One transaction or data item as `stat` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxInfo {
     pub id: TxId,
+    /// 1 or 2 for a transaction; 0 for a data item (see `item`).
     pub format: u8,
     pub size: u64,
     pub owner_address: String,
@@ -18,7 +22,21 @@ pub struct TxInfo {
     pub chunks: usize,
     pub chunks_cached: usize,
     pub bytes_cached: u64,
+    /// Pinned, for a data item: the transaction holding it is.
     pub pinned: bool,
+    /// Set for a data item: where it is bundled and how it was verified. Chunk counts above
+    /// are of its root transaction's chunks that hold it.
+    pub item: Option<ItemInfo>,
+}
+
+/// What frontends show for an id, transaction or data item: its size, tags and the JSON of
+/// `/tx/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub id: TxId,
+    pub data_size: u64,
+    pub tags: Vec<Tag>,
+    pub json: Bytes,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

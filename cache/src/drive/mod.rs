@@ -5,7 +5,9 @@
 mod error;
 mod handle;
 mod info;
+mod item;
 mod promote;
+mod span;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -18,7 +20,8 @@ use futures::{StreamExt, TryStreamExt};
 
 pub use error::DriveError;
 pub use handle::FileHandle;
-pub use info::{DriveStats, TxInfo, header_json};
+pub use info::{DriveStats, Metadata, TxInfo, header_json};
+pub use item::{ItemInfo, SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
 
 use crate::arweave::manifest::Manifest;
 use crate::arweave::{Hash, TxId};
@@ -27,7 +30,9 @@ use crate::memory::MemoryTier;
 use crate::store::DiskStore;
 use crate::txmap::{TxMapStore, TxRecord};
 use info::Counters;
+use item::{ItemFlights, ItemRecord, ItemStore};
 use promote::Promotions;
+use span::Span;
 
 #[derive(Debug, Clone)]
 pub struct DriveConfig {
@@ -75,6 +80,10 @@ struct Inner {
     disk: Option<Arc<DiskStore>>,
     maps: Option<Arc<TxMapStore>>,
     txs: Mutex<HashMap<TxId, Arc<TxRecord>>>,
+    /// Data items resolved in this process, and where resolved ones are kept on disk.
+    items: Mutex<HashMap<TxId, Arc<ItemRecord>>>,
+    item_store: Option<ItemStore>,
+    item_flights: ItemFlights,
     manifests: Mutex<HashMap<TxId, Arc<Manifest>>>,
     tx_flights: Mutex<HashMap<TxId, Flight<Arc<TxRecord>>>>,
     chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
@@ -92,12 +101,13 @@ struct Inner {
 impl Drive {
     pub fn new(config: DriveConfig) -> Result<Drive, DriveError> {
         let client = Arc::new(GatewayClient::new(config.gateway.clone())?);
-        let (disk, maps) = match &config.cache_dir {
+        let (disk, maps, item_store) = match &config.cache_dir {
             Some(dir) => (
                 Some(Arc::new(DiskStore::open(dir, config.disk_budget)?)),
                 Some(Arc::new(TxMapStore::open(dir)?)),
+                Some(ItemStore::open(dir)?),
             ),
-            None => (None, None),
+            None => (None, None, None),
         };
         let drive = Drive {
             inner: Arc::new(Inner {
@@ -107,6 +117,9 @@ impl Drive {
                 disk,
                 maps,
                 txs: Mutex::default(),
+                items: Mutex::default(),
+                item_store,
+                item_flights: Mutex::default(),
                 manifests: Mutex::default(),
                 tx_flights: Mutex::default(),
                 chunk_flights: Mutex::default(),
@@ -125,22 +138,60 @@ impl Drive {
         &self.inner.client
     }
 
-    /// Opens a transaction for reading, with sequential read-ahead.
+    /// Opens a transaction or data item for reading, with sequential read-ahead.
     pub async fn open(&self, id: &TxId) -> Result<FileHandle, DriveError> {
-        let tx = self.tx(id).await?;
-        Ok(FileHandle::new(self.clone(), tx))
+        let span = self.span(id).await?;
+        span.locate(0, 0)?;
+        Ok(FileHandle::new(self.clone(), span))
     }
 
     /// Reads up to `len` bytes at `offset` (fewer only at the end of the data). Every byte
     /// returned was verified; any chunk that cannot be had verified fails the whole read.
     pub async fn read_at(&self, id: &TxId, offset: u64, len: u64) -> Result<Bytes, DriveError> {
-        let tx = self.tx(id).await?;
-        self.read_tx(&tx, offset, len).await
+        let span = self.span(id).await?;
+        let (offset, len) = span.locate(offset, len)?;
+        self.read_tx(&span.tx, offset, len).await
     }
 
-    /// The authenticated header (cheap once the transaction is known: no cache scan).
+    /// The authenticated header of a transaction (not of a data item: see [`Self::metadata`]).
     pub async fn header(&self, id: &TxId) -> Result<crate::arweave::TxHeader, DriveError> {
         Ok(self.tx(id).await?.header.clone())
+    }
+
+    /// Size, tags and `/tx/<id>` JSON of a transaction or data item, as frontends show them.
+    pub async fn metadata(&self, id: &TxId) -> Result<Metadata, DriveError> {
+        let span = self.span(id).await?;
+        Ok(match &span.item {
+            None => Metadata {
+                id: *id,
+                data_size: span.len,
+                tags: span.tx.header.tags.clone(),
+                json: header_json(&span.tx.header).into(),
+            },
+            Some(item) => Metadata {
+                id: *id,
+                data_size: item.size,
+                tags: item.tags().to_vec(),
+                json: item.json().into(),
+            },
+        })
+    }
+
+    /// What `id` names: a transaction's data, or a data item's (tried when no gateway has a
+    /// transaction of that id).
+    async fn span(&self, id: &TxId) -> Result<Span, DriveError> {
+        if self.item_on_disk(id) {
+            return Ok(Span::of_item(self.item(id).await?));
+        }
+        match self.tx(id).await {
+            Ok(tx) => Ok(Span::whole(tx)),
+            Err(not_a_tx) if not_a_tx.is_not_found() => match self.item(id).await {
+                Ok(item) => Ok(Span::of_item(item)),
+                Err(e) if e.is_not_found() => Err(not_a_tx),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// The path manifest that transaction `id` holds, read through the cache (so verified
@@ -149,10 +200,11 @@ impl Drive {
         if let Some(manifest) = self.inner.manifests.lock().unwrap().get(id) {
             return Ok(manifest.clone());
         }
-        let tx = self.tx(id).await?;
+        let span = self.span(id).await?;
         let not_a_manifest = |error| DriveError::NotAManifest { id: *id, error };
-        Manifest::check_size(tx.size()).map_err(not_a_manifest)?;
-        let bytes = self.read_tx(&tx, 0, tx.size()).await?;
+        Manifest::check_size(span.len).map_err(not_a_manifest)?;
+        let (start, len) = span.locate(0, span.len)?;
+        let bytes = self.read_tx(&span.tx, start, len).await?;
         let manifest = Arc::new(Manifest::parse(&bytes).map_err(not_a_manifest)?);
         self.inner
             .manifests
@@ -162,29 +214,34 @@ impl Drive {
         Ok(manifest)
     }
 
-    /// Ids with a cached header and chunk map (no network, no per-chunk checks).
+    /// Ids of transactions with a cached header and chunk map, and of resolved data items
+    /// (no network, no per-chunk checks).
     pub fn cached_ids(&self) -> Result<Vec<TxId>, DriveError> {
-        match &self.inner.maps {
-            Some(maps) => Ok(maps.list()?),
-            None => Ok(self.inner.txs.lock().unwrap().keys().copied().collect()),
-        }
-    }
-
-    pub async fn stat(&self, id: &TxId) -> Result<TxInfo, DriveError> {
-        let tx = self.tx(id).await?;
-        Ok(self.info(&tx))
-    }
-
-    /// The transactions in the disk cache (or, without one, opened in this process).
-    pub async fn list(&self) -> Result<Vec<TxInfo>, DriveError> {
-        let ids = match &self.inner.maps {
+        let mut ids: Vec<TxId> = match &self.inner.maps {
             Some(maps) => maps.list()?,
             None => self.inner.txs.lock().unwrap().keys().copied().collect(),
         };
-        let mut infos = Vec::with_capacity(ids.len());
-        for id in ids {
+        match &self.inner.item_store {
+            Some(items) => ids.extend(items.list()?),
+            None => ids.extend(self.inner.items.lock().unwrap().keys()),
+        }
+        Ok(ids)
+    }
+
+    pub async fn stat(&self, id: &TxId) -> Result<TxInfo, DriveError> {
+        let span = self.span(id).await?;
+        Ok(self.info(&span))
+    }
+
+    /// The transactions in the disk cache (or, without one, opened in this process), and
+    /// the data items resolved there whose bundle is still cached.
+    pub async fn list(&self) -> Result<Vec<TxInfo>, DriveError> {
+        let mut infos = Vec::new();
+        for id in self.cached_ids()? {
             if let Some(tx) = self.cached_tx(&id)? {
-                infos.push(self.info(&tx));
+                infos.push(self.info(&Span::whole(tx)));
+            } else if let Ok(item) = self.item(&id).await {
+                infos.push(self.info(&Span::of_item(item)));
             }
         }
         Ok(infos)
@@ -203,7 +260,8 @@ impl Drive {
     }
 
     /// Fetches every chunk not yet on disk, `preload_concurrency` at a time, reporting
-    /// `(bytes done, total)` as it goes. Returns the bytes that came from the network.
+    /// `(bytes done, total)` as it goes. Returns the bytes that came from the network. A data
+    /// item's signature is then checked over all its data, if that was not done yet.
     pub async fn preload(
         &self,
         id: &TxId,
@@ -213,19 +271,20 @@ impl Drive {
         if self.inner.disk.is_none() {
             return Err(DriveError::NeedsDiskCache("preload"));
         }
-        let tx = self.tx(id).await?;
+        let span = self.span(id).await?;
+        span.locate(0, 0)?;
         if pin {
             self.pin(id).await?;
         }
-        let total = tx.size();
+        let tx = &span.tx;
+        let total = span.len;
         let mut done = 0;
         let mut fetched = 0;
         progress(0, total);
-        let mut pieces = futures::stream::iter(0..tx.ranges.len())
+        let mut pieces = futures::stream::iter(span.chunks())
             .map(|index| {
-                let tx = tx.clone();
+                let (tx, len) = (tx.clone(), span.overlap(index));
                 async move {
-                    let len = tx.ranges[index].end - tx.ranges[index].start;
                     if self.on_disk(&tx, index) {
                         return Ok((len, 0));
                     }
@@ -241,22 +300,27 @@ impl Drive {
             progress(done, total);
         }
         // Fetched and verified is not enough: a preload promises the data is on disk.
-        let missing = self.chunks_not_kept(&tx).await?;
+        let missing = self.chunks_not_kept(&span).await?;
         if missing > 0 {
             let reason = self.inner.last_disk_error.lock().unwrap().clone();
             return Err(DriveError::NotKept {
                 id: *id,
                 missing,
-                chunks: tx.ranges.len(),
+                chunks: span.chunks().len(),
                 reason: reason.unwrap_or_else(|| "evicted: more than the disk budget".into()),
             });
+        }
+        if let Some(item) = &span.item {
+            self.check_item_signature(item).await?;
         }
         Ok(fetched)
     }
 
-    /// Keeps the transaction's blocks from eviction, now and across restarts.
+    /// Keeps the transaction's blocks from eviction, now and across restarts. Pinning a data
+    /// item pins the transaction that holds it.
     pub async fn pin(&self, id: &TxId) -> Result<(), DriveError> {
-        let tx = self.tx(id).await?;
+        let tx = self.span(id).await?.tx;
+        let id = &tx.id();
         let Some(dir) = self.pins_dir() else {
             return Err(DriveError::NeedsDiskCache("pin"));
         };
@@ -273,6 +337,11 @@ impl Drive {
         let Some(dir) = self.pins_dir() else {
             return Ok(());
         };
+        let root = match self.item_on_disk(id) {
+            true => Some(self.item(id).await?.root.id()),
+            false => None,
+        };
+        let id = &root.unwrap_or(*id);
         match std::fs::remove_file(dir.join(id.to_string())) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
@@ -286,6 +355,7 @@ impl Drive {
         Ok(())
     }
 
+    /// Whether transaction `id` is pinned (a data item is pinned with its root transaction).
     pub fn is_pinned(&self, id: &TxId) -> bool {
         self.inner.pinned.lock().unwrap().contains(id)
     }
@@ -308,6 +378,21 @@ impl Drive {
             if !self.is_pinned(&id) {
                 maps.remove(&id)?;
                 self.inner.txs.lock().unwrap().remove(&id);
+            }
+        }
+        if let Some(items) = &self.inner.item_store {
+            for id in items.list()? {
+                let root = self
+                    .inner
+                    .items
+                    .lock()
+                    .unwrap()
+                    .get(&id)
+                    .map(|i| i.root.id());
+                if !root.is_some_and(|r| self.is_pinned(&r)) {
+                    items.remove(&id)?;
+                    self.inner.items.lock().unwrap().remove(&id);
+                }
             }
         }
         Ok(())
@@ -340,30 +425,38 @@ impl Drive {
         Ok(())
     }
 
-    fn info(&self, tx: &TxRecord) -> TxInfo {
+    fn info(&self, span: &Span) -> TxInfo {
+        let tx = &span.tx;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let (mut chunks_cached, mut bytes_cached) = (0, 0);
-        for index in 0..tx.ranges.len() {
+        for index in span.chunks() {
             if self.on_disk(tx, index) {
                 chunks_cached += 1;
-                bytes_cached += tx.ranges[index].end - tx.ranges[index].start;
+                bytes_cached += span.overlap(index);
             }
         }
+        let (format, owner_address, tags) = match &span.item {
+            None => (tx.header.format, tx.header.owner_address(), &tx.header.tags),
+            Some(item) => (
+                0,
+                item::owner_address(&item.header.owner),
+                &item.header.tags,
+            ),
+        };
         TxInfo {
-            id: tx.id(),
-            format: tx.header.format,
-            size: tx.size(),
-            owner_address: tx.header.owner_address(),
-            tags: tx
-                .header
-                .tags
+            id: span.id(),
+            format,
+            size: span.len,
+            owner_address,
+            tags: tags
                 .iter()
                 .map(|t| (text(&t.name), text(&t.value)))
                 .collect(),
-            chunks: tx.ranges.len(),
+            chunks: span.chunks().len(),
             chunks_cached,
             bytes_cached,
             pinned: self.is_pinned(&tx.id()),
+            item: span.item.as_ref().map(|i| i.info()),
         }
     }
 
@@ -379,26 +472,17 @@ impl Drive {
         if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
             return Ok(tx.clone());
         }
-        let flight = {
-            let mut flights = self.inner.tx_flights.lock().unwrap();
-            flights
-                .entry(*id)
-                .or_insert_with(|| {
-                    let drive = self.clone();
-                    let id = *id;
-                    async move {
-                        let result = drive.load_or_fetch_tx(&id).await;
-                        if let Ok(tx) = &result {
-                            drive.inner.txs.lock().unwrap().insert(id, tx.clone());
-                        }
-                        drive.inner.tx_flights.lock().unwrap().remove(&id);
-                        result
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
-        };
+        let flight = join_flight(&self.inner.tx_flights, id, || {
+            let (drive, id) = (self.clone(), *id);
+            async move {
+                let result = drive.load_or_fetch_tx(&id).await;
+                if let Ok(tx) = &result {
+                    drive.inner.txs.lock().unwrap().insert(id, tx.clone());
+                }
+                drive.inner.tx_flights.lock().unwrap().remove(&id);
+                result
+            }
+        });
         flight.await
     }
 
@@ -798,18 +882,18 @@ impl Drive {
 
     /// Chunks of `tx` a restart would not find: no block file, or no entry in the chunk map
     /// on disk.
-    async fn chunks_not_kept(&self, tx: &TxRecord) -> Result<usize, DriveError> {
-        let chunks = tx.ranges.len();
+    async fn chunks_not_kept(&self, span: &Span) -> Result<usize, DriveError> {
+        let chunks = span.chunks();
         let (Some(disk), Some(maps)) = (self.inner.disk.clone(), self.inner.maps.clone()) else {
-            return Ok(chunks);
+            return Ok(chunks.len());
         };
-        let id = tx.id();
+        let id = span.tx.id();
         tokio::task::spawn_blocking(move || {
             let Some(stored) = maps.load(&id)? else {
-                return Ok(chunks);
+                return Ok(chunks.len());
             };
             let kept = |i: usize| stored.known_hash(i).is_some_and(|h| disk.contains(&h));
-            Ok((0..chunks).filter(|&i| !kept(i)).count())
+            Ok(chunks.filter(|&i| !kept(i)).count())
         })
         .await
         .map_err(std::io::Error::other)?
@@ -882,6 +966,24 @@ impl Drive {
             drop(slot);
         });
     }
+}
+
+/// The flight already loading `id`, or a new one running `start` (which must remove itself
+/// from `flights` when done): one load however many ask at once.
+fn join_flight<T: Clone, F>(
+    flights: &Mutex<HashMap<TxId, Flight<T>>>,
+    id: &TxId,
+    start: impl FnOnce() -> F,
+) -> Flight<T>
+where
+    F: std::future::Future<Output = Result<T, DriveError>> + Send + 'static,
+{
+    flights
+        .lock()
+        .unwrap()
+        .entry(*id)
+        .or_insert_with(|| start().boxed().shared())
+        .clone()
 }
 
 enum Prepared {

@@ -70,7 +70,54 @@ fn integrity(detail: impl Into<String>) -> AttemptError {
     AttemptError::Integrity(detail.into())
 }
 
+/// Where a gateway says a data item lives: ar.io answers `/raw/{id}` with the root
+/// transaction's id and the item's offset in that transaction's data. Not trusted: the Drive
+/// checks each claim against bundle bytes verified by the root's data_root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemHint {
+    pub root: TxId,
+    /// Where the item's header starts in the root transaction's data, if the gateway said.
+    pub item_offset: Option<u64>,
+}
+
+/// The response headers ar.io gateways use for [`ItemHint`]; the offset has a newer name.
+const ROOT_TX_HEADER: &str = "x-ar-io-root-transaction-id";
+const ROOT_ITEM_OFFSET_HEADERS: [&str; 2] =
+    ["x-ar-io-root-item-offset", "x-ar-io-root-data-item-offset"];
+
 impl GatewayClient {
+    /// Asks where data item `id` lives (HEAD `/raw/{id}`). A gateway that serves the item but
+    /// does not say which transaction holds it cannot help verify it, and the next is asked.
+    pub async fn item_hint(&self, id: &TxId) -> Result<ItemHint, GatewayError> {
+        let what = format!("bundle holding {id}");
+        self.head_checked(&what, &format!("raw/{id}"), self.small_timeout(), |reply| {
+            let text = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+            let root = text(ROOT_TX_HEADER)
+                .ok_or_else(|| {
+                    AttemptError::Refused(format!(
+                        "serves it without {ROOT_TX_HEADER}, so it cannot be verified"
+                    ))
+                })?
+                .parse::<TxId>()
+                .map_err(|e| integrity(format!("{ROOT_TX_HEADER}: {e}")))?;
+            if root == *id {
+                return Err(AttemptError::Refused(
+                    "calls it a transaction, but has no header for it".into(),
+                ));
+            }
+            let item_offset = match ROOT_ITEM_OFFSET_HEADERS.iter().find_map(|h| text(h)) {
+                None => None,
+                Some(offset) => Some(
+                    offset
+                        .parse()
+                        .map_err(|_| integrity(format!("item offset {offset:?}")))?,
+                ),
+            };
+            Ok(ItemHint { root, item_offset })
+        })
+        .await
+    }
+
     fn small_timeout(&self) -> Duration {
         self.config().request_timeout
     }

@@ -129,6 +129,31 @@ impl GatewayClient {
         path: &str,
         range: Option<Range<u64>>,
         timeout: Duration,
+        check: impl FnMut(Reply) -> Result<T, AttemptError>,
+    ) -> Result<T, GatewayError> {
+        self.checked(reqwest::Method::GET, what, path, range, timeout, check)
+            .await
+    }
+
+    /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body.
+    pub async fn head_checked<T>(
+        &self,
+        what: &str,
+        path: &str,
+        timeout: Duration,
+        check: impl FnMut(Reply) -> Result<T, AttemptError>,
+    ) -> Result<T, GatewayError> {
+        self.checked(reqwest::Method::HEAD, what, path, None, timeout, check)
+            .await
+    }
+
+    async fn checked<T>(
+        &self,
+        method: reqwest::Method,
+        what: &str,
+        path: &str,
+        range: Option<Range<u64>>,
+        timeout: Duration,
         mut check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
         let mut attempts = Vec::new();
@@ -142,7 +167,8 @@ impl GatewayClient {
                     continue;
                 }
                 let gateway = &self.gateways[index];
-                let outcome = match self.attempt(gateway, path, range.clone(), timeout).await {
+                let request = (method.clone(), path, range.clone(), timeout);
+                let outcome = match self.attempt(gateway, request).await {
                     Ok(reply) => check(reply),
                     Err(e) => Err(e),
                 };
@@ -174,10 +200,9 @@ impl GatewayClient {
     async fn attempt(
         &self,
         gateway: &Gateway,
-        path: &str,
-        range: Option<Range<u64>>,
-        timeout: Duration,
+        (method, path, range, timeout): (reqwest::Method, &str, Option<Range<u64>>, Duration),
     ) -> Result<Reply, AttemptError> {
+        let is_head = method == reqwest::Method::HEAD;
         let url = gateway
             .base
             .join(path)
@@ -187,7 +212,7 @@ impl GatewayClient {
             .acquire()
             .await
             .expect("semaphore never closed");
-        let mut request = self.http.get(url).timeout(timeout);
+        let mut request = self.http.request(method, url).timeout(timeout);
         if let Some(r) = &range {
             request = request.header(header::RANGE, format!("bytes={}-{}", r.start, r.end - 1));
         }
@@ -219,7 +244,7 @@ impl GatewayClient {
         let headers = response.headers().clone();
         let expected_len = response.content_length();
         let body = response.bytes().await.map_err(transport_error)?;
-        if let Some(len) = expected_len
+        if let Some(len) = expected_len.filter(|_| !is_head)
             && len != body.len() as u64
         {
             return Err(AttemptError::Transient(format!(

@@ -1,0 +1,321 @@
+//! ANS-104 data items through the Drive, served by the test gateway the way ar.io serves them
+//! (`/raw/{id}` naming the root transaction and the item's offset): every signature type
+//! round-trips, nested bundles resolve, tampered items and lying offsets are refused, large
+//! items stream and are signature-checked by preload, and a restart finds items offline.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use weavedrive_cache::arweave::Tag;
+use weavedrive_cache::arweave::ans104::SignatureType;
+use weavedrive_cache::drive::{SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
+use weavedrive_cache::{Drive, DriveConfig, DriveError, GatewayConfig, TxId};
+use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item, tags};
+use weavedrive_testgw::{GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data};
+
+const EIO: i32 = 5;
+const ENOENT: i32 = 2;
+
+struct Item {
+    id: TxId,
+    data: Bytes,
+    tags: Vec<Tag>,
+}
+
+fn item(kind: SignatureType, seed: u64, size: usize) -> (Item, BundleItem) {
+    let data = pseudo_random_data(seed, size);
+    let tags = tags(&[
+        ("Content-Type", "application/octet-stream"),
+        ("Seed", &seed.to_string()),
+    ]);
+    let bytes = signed_item(kind, None, Some([seed as u8; 32]), &tags, &data);
+    let bundled = BundleItem::new(bytes);
+    (
+        Item {
+            id: bundled.id,
+            data,
+            tags,
+        },
+        bundled,
+    )
+}
+
+fn config(gateway: &TestGateway, dir: &std::path::Path) -> DriveConfig {
+    DriveConfig {
+        gateway: GatewayConfig {
+            gateways: vec![gateway.url()],
+            retries: 1,
+            backoff: Duration::from_millis(10),
+            ..GatewayConfig::default()
+        },
+        cache_dir: Some(dir.to_path_buf()),
+        ..DriveConfig::default()
+    }
+}
+
+async fn read_whole(drive: &Drive, id: &TxId) -> Result<Bytes, DriveError> {
+    let size = drive.stat(id).await?.size;
+    drive.read_at(id, 0, size + 10).await
+}
+
+#[tokio::test]
+async fn items_of_every_type_nested_or_not_read_back_verified() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 1);
+    let kinds = [
+        SignatureType::Arweave,
+        SignatureType::Ed25519,
+        SignatureType::Ethereum,
+        SignatureType::Solana,
+        SignatureType::Aptos,
+    ];
+    let (items, bundled): (Vec<Item>, Vec<BundleItem>) = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| item(kind, i as u64, 1000 + 300_000 * i))
+        .unzip();
+    let (inner, inner_bundled) = item(SignatureType::Ethereum, 50, 70_000);
+    let (deep, deep_bundled) = item(SignatureType::Ed25519, 51, 5);
+    let middle = nested_bundle_item(&[deep_bundled]);
+    let outer = nested_bundle_item(&[inner_bundled, middle.clone()]);
+    let mut top = bundled.clone();
+    top.insert(2, outer.clone());
+    let root = data.add_bundle(&top, vec![("App".into(), "items-test".into())]);
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+
+    for (item, kind) in items.iter().zip(kinds) {
+        assert!(
+            read_whole(&drive, &item.id).await.unwrap() == item.data,
+            "{kind:?}"
+        );
+        let stat = drive.stat(&item.id).await.unwrap();
+        assert_eq!(stat.size, item.data.len() as u64);
+        assert_eq!(stat.format, 0);
+        let tags: Vec<_> = item
+            .tags
+            .iter()
+            .map(|t| {
+                (
+                    String::from_utf8(t.name.clone()).unwrap(),
+                    String::from_utf8(t.value.clone()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(stat.tags, tags);
+        let info = stat.item.expect("a data item");
+        assert_eq!((info.root, info.parents.clone()), (root, vec![]));
+        assert_eq!(info.signature_type, kind);
+        if kind == SignatureType::Aptos {
+            // Parsed and served (its bytes are the bundle's, verified by chunk) but its own
+            // signature is not checked, and stat says so.
+            assert_eq!(info.mode, VerificationMode::ChunksThroughBundle);
+            assert_eq!(
+                info.signature,
+                SignatureCheck::Unsupported(SignatureType::Aptos)
+            );
+        } else {
+            assert_eq!(info.mode, VerificationMode::WholeItem, "{kind:?}");
+            assert_eq!(info.signature, SignatureCheck::Verified, "{kind:?}");
+        }
+        let meta = drive.metadata(&item.id).await.unwrap();
+        assert_eq!(meta.tags, item.tags);
+        let json: serde_json::Value = serde_json::from_slice(&meta.json).unwrap();
+        assert_eq!(json["id"], item.id.to_string());
+        assert_eq!(json["bundled_in"], root.to_string());
+        assert_eq!(json["data_size"], item.data.len().to_string());
+        assert_eq!(json["signature_type"], kind as u16);
+    }
+    // A middle range, through a handle.
+    let handle = drive.open(&items[3].id).await.unwrap();
+    assert_eq!(handle.size(), items[3].data.len() as u64);
+    let got = handle.read_at(100_000, 300_000).await.unwrap();
+    assert!(got == items[3].data.slice(100_000..400_000));
+
+    // Nested: one level and two levels down.
+    assert!(read_whole(&drive, &inner.id).await.unwrap() == inner.data);
+    let info = drive.stat(&inner.id).await.unwrap().item.unwrap();
+    assert_eq!(info.parents, vec![outer.id]);
+    assert_eq!(read_whole(&drive, &deep.id).await.unwrap(), deep.data);
+    let info = drive.stat(&deep.id).await.unwrap().item.unwrap();
+    assert_eq!(info.parents, vec![outer.id, middle.id]);
+    assert_eq!(info.signature, SignatureCheck::Verified);
+    // The bundles themselves are items too.
+    let outer_info = drive.stat(&outer.id).await.unwrap();
+    assert!(
+        outer_info
+            .tags
+            .contains(&("Bundle-Format".into(), "binary".into()))
+    );
+
+    // The root transaction is an ordinary transaction; an unknown id is not found.
+    assert!(drive.stat(&root).await.unwrap().item.is_none());
+    let unknown = drive.stat(&TxId([3; 32])).await.unwrap_err();
+    assert_eq!(unknown.errno(), ENOENT, "{unknown}");
+
+    // A restart with the gateway gone: the items and their bundle bytes are in the cache.
+    let cached = drive.cached_ids().unwrap();
+    assert!(cached.contains(&items[0].id) && cached.contains(&deep.id));
+    drop(drive);
+    drop(gateway);
+    let offline = TestGateway::start(
+        GatewayData::new(TestWallet::fixed()),
+        GatewayOptions::default(),
+    )
+    .await
+    .unwrap();
+    let drive = Drive::new(config(&offline, dir.path())).unwrap();
+    for item in items.iter().chain([&inner, &deep]) {
+        assert!(read_whole(&drive, &item.id).await.unwrap() == item.data);
+    }
+    assert_eq!(
+        drive.stat(&deep.id).await.unwrap().item.unwrap().signature,
+        SignatureCheck::Verified
+    );
+    assert_eq!(offline.stats().requests(), 0, "{:?}", offline.stats());
+}
+
+#[tokio::test]
+async fn tampered_items_and_lying_offsets_are_refused() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 2);
+    let (honest, honest_bundled) = item(SignatureType::Ed25519, 1, 10_000);
+    let mut tampered = Vec::new();
+    let mut bundled = vec![honest_bundled.clone()];
+    for (n, part) in [Tamper::Data, Tamper::Tags, Tamper::Signature]
+        .into_iter()
+        .enumerate()
+    {
+        for kind in [SignatureType::Arweave, SignatureType::Ethereum] {
+            let (item, b) = item(kind, 10 + n as u64 * 2 + kind as u64, 20_000);
+            tampered.push((item.id, part, kind));
+            bundled.push(b.tampered(part));
+        }
+    }
+    let (other, other_bundled) = item(SignatureType::Solana, 30, 3_000);
+    bundled.push(other_bundled);
+    data.add_bundle(&bundled, vec![]);
+    // A gateway that points at the wrong item, or into the index.
+    let other_offset = data.item(&other.id).unwrap().item_offset;
+    let (misplaced, misplaced_bundled) = item(SignatureType::Ed25519, 40, 500);
+    let (in_index, in_index_bundled) = item(SignatureType::Ed25519, 41, 500);
+    data.add_bundle(&[misplaced_bundled, in_index_bundled], vec![]);
+    data.misplace_item(&misplaced.id, other_offset);
+    data.misplace_item(&in_index.id, 40);
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+
+    for (id, part, kind) in &tampered {
+        let error = read_whole(&drive, id).await.unwrap_err();
+        assert_eq!(error.errno(), EIO, "{part:?} {kind:?}: {error}");
+        let expected = match part {
+            Tamper::Signature => "the item there has id",
+            _ => "signature does not match its data",
+        };
+        assert!(
+            error.to_string().contains(expected),
+            "{part:?} {kind:?}: {error}"
+        );
+        assert!(drive.open(id).await.is_err());
+    }
+    for id in [misplaced.id, in_index.id] {
+        let error = read_whole(&drive, &id).await.unwrap_err();
+        assert_eq!(error.errno(), EIO, "{error}");
+    }
+    // The honest items of the same bundles are unaffected.
+    assert!(read_whole(&drive, &honest.id).await.unwrap() == honest.data);
+    assert!(read_whole(&drive, &other.id).await.unwrap() == other.data);
+}
+
+#[tokio::test]
+async fn a_large_item_streams_then_preload_checks_its_signature() {
+    let size = WHOLE_ITEM_MAX as usize + 300_000;
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 3);
+    let (good, good_bundled) = item(SignatureType::Arweave, 1, size);
+    let (forged, forged_bundled) = item(SignatureType::Ed25519, 2, size);
+    data.add_bundle(
+        &[good_bundled, forged_bundled.tampered(Tamper::Data)],
+        vec![],
+    );
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+
+    for it in [&good, &forged] {
+        // Served as its chunks verify against the bundle, before the whole item is read.
+        let stat = drive.stat(&it.id).await.unwrap();
+        let info = stat.item.unwrap();
+        assert_eq!(info.mode, VerificationMode::ChunksThroughBundle);
+        assert_eq!(info.signature, SignatureCheck::Pending);
+        let got = drive.read_at(&it.id, 5_000_000, 1000).await.unwrap();
+        assert!(got == it.data.slice(5_000_000..5_001_000));
+        assert!(
+            gateway.stats().chunk < 20,
+            "a small read fetched {:?}",
+            gateway.stats()
+        );
+    }
+    drive.preload(&good.id, false, |_, _| {}).await.unwrap();
+    let info = drive.stat(&good.id).await.unwrap().item.unwrap();
+    assert_eq!(info.signature, SignatureCheck::Verified);
+    assert!(read_whole(&drive, &good.id).await.unwrap() == good.data);
+
+    let error = drive
+        .preload(&forged.id, false, |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(
+        error.to_string().contains("signature does not match"),
+        "{error}"
+    );
+    // From then on, and after a restart, the forged item is refused.
+    let error = drive.read_at(&forged.id, 0, 10).await.unwrap_err();
+    assert_eq!(error.errno(), EIO);
+    drop(drive);
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+    assert!(drive.read_at(&forged.id, 0, 10).await.is_err());
+    assert_eq!(
+        drive
+            .stat(&forged.id)
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+            .signature,
+        SignatureCheck::Failed
+    );
+    assert_eq!(
+        drive.stat(&good.id).await.unwrap().item.unwrap().signature,
+        SignatureCheck::Verified
+    );
+}
+
+#[tokio::test]
+async fn a_path_manifest_in_a_data_item_is_a_manifest() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 4);
+    let (file, file_bundled) = item(SignatureType::Ed25519, 1, 100);
+    let manifest = weavedrive_testgw::path_manifest(Some("index.bin"), &[("index.bin", file.id)]);
+    let manifest_item = BundleItem::new(signed_item(
+        SignatureType::Ed25519,
+        None,
+        None,
+        &tags(&[("Content-Type", weavedrive_testgw::MANIFEST_CONTENT_TYPE)]),
+        &manifest,
+    ));
+    data.add_bundle(&[file_bundled, manifest_item.clone()], vec![]);
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+    let parsed = drive.manifest(&manifest_item.id).await.unwrap();
+    assert_eq!(parsed.resolve(""), Some(file.id));
+    assert_eq!(read_whole(&drive, &file.id).await.unwrap(), file.data);
+}
