@@ -1159,6 +1159,27 @@ fn manifests_are_directories_of_links_into_data() {
     mount.stop();
 }
 
+/// The value of extended attribute `name` of `file`, or the errno.
+fn getxattr(file: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid C strings and buffer.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
 /// Tags are extended attributes of `/data/<id>`: `user.arweave.tag.<name>` (the first value
 /// of a repeated name) and `user.arweave.tags` (all, as JSON), read with getxattr and with
 /// getfattr; other files have none.
@@ -1184,25 +1205,7 @@ fn tags_are_extended_attributes() {
     };
     let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
     let file = mount.data(&id);
-    let get = |name: &str| -> Result<Vec<u8>, i32> {
-        let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
-        let name = std::ffi::CString::new(name).unwrap();
-        let mut buf = vec![0u8; 4096];
-        // SAFETY: valid C strings and buffer.
-        let n = unsafe {
-            libc::getxattr(
-                path.as_ptr(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
-        }
-        buf.truncate(n as usize);
-        Ok(buf)
-    };
+    let get = |name: &str| getxattr(&file, name);
     assert_eq!(
         get("user.arweave.tag.App-Name").unwrap(),
         b"weavedrive-test"
@@ -1241,5 +1244,118 @@ fn tags_are_extended_attributes() {
     // SAFETY: valid C string; a null list with size 0 asks for the length.
     let len = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
     assert_eq!(len, 0, "only /data/<id> has attributes");
+    mount.stop();
+}
+
+/// Bundled data items, served by the gateway as ar.io serves them, are files in `/data` like
+/// transactions: read and mmap match, nested items too; tags are attributes; `/tx/<id>`
+/// describes the item; a manifest that is an item is a directory; a forged item is EIO.
+#[test]
+fn bundled_data_items_are_files_like_transactions() {
+    use weavedrive_cache::arweave::ans104::SignatureType;
+    use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item, tags};
+    if !fuse_available() {
+        return;
+    }
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let item = |kind, seed, size| {
+        let bytes = pseudo_random_data(seed, size);
+        let tags = tags(&[
+            ("Content-Type", "application/x-test"),
+            ("Seed", &seed.to_string()),
+        ]);
+        (
+            BundleItem::new(signed_item(kind, None, None, &tags, &bytes)),
+            bytes,
+        )
+    };
+    let (small, small_data) = item(SignatureType::Ed25519, 1, 700 * K + 3);
+    let (eth, eth_data) = item(SignatureType::Ethereum, 2, 5);
+    let (large, large_data) = item(SignatureType::Arweave, 3, 17 * M);
+    let (forged, _) = item(SignatureType::Ed25519, 4, 2000);
+    let nested = nested_bundle_item(std::slice::from_ref(&eth));
+    let manifest = BundleItem::new(signed_item(
+        SignatureType::Ed25519,
+        None,
+        None,
+        &tags(&[("Content-Type", MANIFEST_CONTENT_TYPE)]),
+        &path_manifest(
+            Some("index.bin"),
+            &[("index.bin", small.id), ("deep/eth", eth.id)],
+        ),
+    ));
+    let root = data.add_bundle(
+        &[
+            small.clone(),
+            nested.clone(),
+            large.clone(),
+            forged.tampered(Tamper::Data),
+            manifest.clone(),
+        ],
+        vec![],
+    );
+    let fx = Fixture {
+        gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
+        txs: vec![],
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &[]);
+
+    assert!(std::fs::read(mount.data(&small.id)).unwrap() == small_data[..]);
+    assert_eq!(std::fs::read(mount.data(&eth.id)).unwrap(), eth_data[..]);
+    let file = File::open(mount.data(&large.id)).unwrap();
+    assert_eq!(file.metadata().unwrap().len(), large_data.len() as u64);
+    let mut buf = vec![0u8; 300 * K];
+    file.read_exact_at(&mut buf, 9 * M as u64 + 17).unwrap();
+    assert!(buf == large_data[9 * M + 17..9 * M + 17 + 300 * K]);
+    // SAFETY: a read-only private map of a file we keep open; unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            large_data.len(),
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    // SAFETY: the map covers the whole file.
+    let mapped = unsafe { std::slice::from_raw_parts(map.cast::<u8>(), large_data.len()) };
+    assert!(
+        sha256_hex(mapped) == sha256_hex(&large_data),
+        "mmap of a large item"
+    );
+    // SAFETY: unmapping what was mapped above.
+    unsafe { libc::munmap(map, large_data.len()) };
+
+    assert_eq!(
+        getxattr(&mount.data(&small.id), "user.arweave.tag.Seed").unwrap(),
+        b"1"
+    );
+    assert_eq!(
+        getxattr(&mount.data(&eth.id), "user.arweave.tag.Content-Type").unwrap(),
+        b"application/x-test"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mount.tx(&eth.id)).unwrap()).unwrap();
+    assert_eq!(json["format"], "ans104");
+    assert_eq!(json["id"], eth.id.to_string());
+    assert_eq!(json["bundled_in"], nested.id.to_string());
+    assert_eq!(json["root_transaction"], root.to_string());
+    assert_eq!(json["data_size"], "5");
+
+    let dir = mount
+        .mountpoint
+        .join("manifest")
+        .join(manifest.id.to_string());
+    assert_eq!(listing(&dir), ["deep", "index.bin"]);
+    assert!(std::fs::read(dir.join("index.bin")).unwrap() == small_data[..]);
+    assert_eq!(std::fs::read(dir.join("deep/eth")).unwrap(), eth_data[..]);
+
+    let err = std::fs::read(mount.data(&forged.id)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let err = std::fs::metadata(mount.data(&TxId([9; 32]))).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
     mount.stop();
 }

@@ -232,13 +232,20 @@ async fn tampered_items_and_lying_offsets_are_refused() {
 }
 
 #[tokio::test]
-async fn a_large_item_streams_then_preload_checks_its_signature() {
+async fn a_large_item_streams_and_a_full_read_or_preload_checks_its_signature() {
     let size = WHOLE_ITEM_MAX as usize + 300_000;
     let mut data = GatewayData::with_seed(TestWallet::fixed(), 3);
     let (good, good_bundled) = item(SignatureType::Arweave, 1, size);
     let (forged, forged_bundled) = item(SignatureType::Ed25519, 2, size);
+    let (good_read, good_read_bundled) = item(SignatureType::Ethereum, 3, size);
+    let (forged_read, forged_read_bundled) = item(SignatureType::Solana, 4, size);
     data.add_bundle(
-        &[good_bundled, forged_bundled.tampered(Tamper::Data)],
+        &[
+            good_bundled,
+            forged_bundled.tampered(Tamper::Data),
+            good_read_bundled,
+            forged_read_bundled.tampered(Tamper::Data),
+        ],
         vec![],
     );
     let gateway = TestGateway::start(data, GatewayOptions::default())
@@ -247,25 +254,29 @@ async fn a_large_item_streams_then_preload_checks_its_signature() {
     let dir = tempfile::tempdir().unwrap();
     let drive = Drive::new(config(&gateway, dir.path())).unwrap();
 
-    for it in [&good, &forged] {
+    for it in [&good, &forged, &good_read, &forged_read] {
         // Served as its chunks verify against the bundle, before the whole item is read.
-        let stat = drive.stat(&it.id).await.unwrap();
-        let info = stat.item.unwrap();
+        let before = gateway.stats().chunk;
+        let info = drive.stat(&it.id).await.unwrap().item.unwrap();
         assert_eq!(info.mode, VerificationMode::ChunksThroughBundle);
         assert_eq!(info.signature, SignatureCheck::Pending);
         let got = drive.read_at(&it.id, 5_000_000, 1000).await.unwrap();
         assert!(got == it.data.slice(5_000_000..5_001_000));
+        let fetched = gateway.stats().chunk - before;
         assert!(
-            gateway.stats().chunk < 20,
-            "a small read fetched {:?}",
-            gateway.stats()
+            fetched < 8,
+            "resolving and one small read fetched {fetched} chunks"
         );
     }
-    drive.preload(&good.id, false, |_, _| {}).await.unwrap();
-    let info = drive.stat(&good.id).await.unwrap().item.unwrap();
-    assert_eq!(info.signature, SignatureCheck::Verified);
-    assert!(read_whole(&drive, &good.id).await.unwrap() == good.data);
+    let signature = |id| {
+        let drive = drive.clone();
+        async move { drive.stat(&id).await.unwrap().item.unwrap().signature }
+    };
 
+    // Preload reads everything, then checks the signature.
+    drive.preload(&good.id, false, |_, _| {}).await.unwrap();
+    assert_eq!(signature(good.id).await, SignatureCheck::Verified);
+    assert!(read_whole(&drive, &good.id).await.unwrap() == good.data);
     let error = drive
         .preload(&forged.id, false, |_, _| {})
         .await
@@ -275,26 +286,55 @@ async fn a_large_item_streams_then_preload_checks_its_signature() {
         error.to_string().contains("signature does not match"),
         "{error}"
     );
-    // From then on, and after a restart, the forged item is refused.
-    let error = drive.read_at(&forged.id, 0, 10).await.unwrap_err();
-    assert_eq!(error.errno(), EIO);
+    assert_eq!(
+        drive.read_at(&forged.id, 0, 10).await.unwrap_err().errno(),
+        EIO
+    );
+
+    // So does a reader that goes through the data in order (get, cat): for a forged item,
+    // the read that completes the data fails instead of returning its bytes.
+    for (it, honest) in [(&good_read, true), (&forged_read, false)] {
+        let handle = drive.open(&it.id).await.unwrap();
+        let mut offset = 0;
+        let mut last = Ok(Bytes::new());
+        while offset < size as u64 {
+            last = handle.read_at(offset, 1 << 20).await;
+            match &last {
+                Ok(bytes) => offset += bytes.len() as u64,
+                Err(_) => break,
+            }
+        }
+        if honest {
+            assert!(last.is_ok());
+            assert_eq!(signature(it.id).await, SignatureCheck::Verified);
+        } else {
+            assert!(
+                offset + (1 << 20) >= size as u64,
+                "failed early, at {offset}"
+            );
+            assert_eq!(last.unwrap_err().errno(), EIO);
+            assert_eq!(signature(it.id).await, SignatureCheck::Failed);
+        }
+    }
+
+    // What was learnt survives a restart.
     drop(drive);
     let drive = Drive::new(config(&gateway, dir.path())).unwrap();
-    assert!(drive.read_at(&forged.id, 0, 10).await.is_err());
-    assert_eq!(
-        drive
-            .stat(&forged.id)
-            .await
-            .unwrap()
-            .item
-            .unwrap()
-            .signature,
-        SignatureCheck::Failed
-    );
-    assert_eq!(
-        drive.stat(&good.id).await.unwrap().item.unwrap().signature,
-        SignatureCheck::Verified
-    );
+    for (it, check) in [
+        (&good, SignatureCheck::Verified),
+        (&forged, SignatureCheck::Failed),
+        (&good_read, SignatureCheck::Verified),
+        (&forged_read, SignatureCheck::Failed),
+    ] {
+        let info = drive.stat(&it.id).await.unwrap().item.unwrap();
+        assert_eq!(info.signature, check);
+        let read = drive.read_at(&it.id, 0, 10).await;
+        assert_eq!(read.is_ok(), check == SignatureCheck::Verified);
+        assert_eq!(
+            drive.open(&it.id).await.is_ok(),
+            check == SignatureCheck::Verified
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `weavedrive get`: a verified transaction to stdout or atomically into a file.
+//! `weavedrive get`: a verified transaction or data item to stdout or atomically into a file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tokio::io::AsyncWriteExt;
-use weavedrive_cache::arweave::manifest::Manifest;
+use weavedrive_cache::drive::SignatureCheck;
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
-use weavedrive_cache::{GatewayClient, TxId, VerifiedTx};
+use weavedrive_cache::{Drive, DriveConfig, FileHandle, GatewayClient, TxId, VerifiedTx};
 
 use crate::gateway_args::GatewayArgs;
 
@@ -45,25 +45,29 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// The id `target` names: itself, or what its manifest maps the path to (as ar.io gateways
-/// resolve it: index for the empty path, the fallback for unknown paths).
-async fn resolve(
-    client: &Arc<GatewayClient>,
-    target: &Target,
-    window: usize,
-) -> anyhow::Result<TxId> {
+/// The id `target` names: itself, or what its manifest (a transaction or a data item) maps
+/// the path to (as ar.io gateways resolve it: index for the empty path, the fallback for
+/// unknown paths).
+async fn resolve(drive: &Drive, target: &Target) -> anyhow::Result<TxId> {
     let (id, Some(path)) = (target.id, &target.path) else {
         return Ok(target.id);
     };
-    let tx = VerifiedTx::open(client, &id).await?;
-    Manifest::check_size(tx.size()).with_context(|| format!("{id}: cannot resolve {path:?}"))?;
-    let mut bytes = Vec::new();
-    stream_into(client, &tx, window, &mut bytes).await?;
-    let manifest =
-        Manifest::parse(&bytes).with_context(|| format!("{id}: cannot resolve {path:?}"))?;
+    let manifest = drive
+        .manifest(&id)
+        .await
+        .with_context(|| format!("cannot resolve {target}"))?;
     manifest
         .resolve(path)
         .with_context(|| format!("{id}: the manifest has no path {path:?} (and no fallback)"))
+}
+
+/// A Drive without a disk cache, for what only it reads: manifests and data items.
+fn memory_drive(gateway: &GatewayArgs) -> anyhow::Result<Drive> {
+    Ok(Drive::new(DriveConfig {
+        gateway: gateway.config(),
+        cache_dir: None,
+        ..DriveConfig::default()
+    })?)
 }
 
 /// How to fetch: per-chunk proofs (streams, works on every gateway) or large ranges checked
@@ -85,8 +89,28 @@ pub async fn run(
     let client = Arc::new(GatewayClient::new(gateway.config())?);
     let started = Instant::now();
     let window = gateway.concurrency;
-    let id = resolve(&client, &target, window).await?;
-    let tx = VerifiedTx::open(&client, &id).await?;
+    let drive = memory_drive(gateway)?;
+    let id = resolve(&drive, &target).await?;
+    let tx = match VerifiedTx::open(&client, &id).await {
+        Ok(tx) => tx,
+        Err(e) if e.is_not_found() => {
+            let handle = drive.open(&id).await?;
+            get_item(&handle, output.as_deref()).await?;
+            if !quiet {
+                report(&target, id, handle.size(), started);
+                let info = drive.stat(&id).await?;
+                if let Some(SignatureCheck::Unsupported(kind)) = info.item.map(|i| i.signature) {
+                    eprintln!(
+                        "note: {id} is signed with type {} ({kind:?}), which this build does not \
+                         verify; its bytes were verified against the bundle that holds it",
+                        kind as u16
+                    );
+                }
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     match output.as_deref() {
         Some(path) if path != Path::new("-") => {
             fetch_to_file(&client, &tx, window, via, path).await?
@@ -100,17 +124,57 @@ pub async fn run(
         _ => stream_into(&client, &tx, window, tokio::io::stdout()).await?,
     }
     if !quiet {
-        let secs = started.elapsed().as_secs_f64();
-        let named = match target.path {
-            Some(_) => format!("{target} ({id})"),
-            None => id.to_string(),
-        };
-        eprintln!(
-            "{named}: {} bytes verified in {secs:.2} s ({:.1} MiB/s)",
-            tx.size(),
-            tx.size() as f64 / secs.max(1e-9) / (1024.0 * 1024.0)
-        );
+        report(&target, id, tx.size(), started);
     }
+    Ok(())
+}
+
+fn report(target: &Target, id: TxId, size: u64, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let named = match target.path {
+        Some(_) => format!("{target} ({id})"),
+        None => id.to_string(),
+    };
+    eprintln!(
+        "{named}: {size} bytes verified in {secs:.2} s ({:.1} MiB/s)",
+        size as f64 / secs.max(1e-9) / (1024.0 * 1024.0)
+    );
+}
+
+/// A data item through the Drive, read in order so that the item's signature is checked
+/// by the time the last bytes are returned (the read that completes a forged item fails).
+async fn get_item(handle: &FileHandle, output: Option<&Path>) -> anyhow::Result<()> {
+    match output {
+        Some(path) if path != Path::new("-") => {
+            let temp = temp_beside(path)?;
+            let file = tokio::fs::File::from_std(temp.as_file().try_clone()?);
+            let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            copy_item(handle, &mut writer).await?;
+            persist(temp, path)
+        }
+        _ => copy_item(handle, tokio::io::stdout()).await,
+    }
+}
+
+async fn copy_item(
+    handle: &FileHandle,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
+) -> anyhow::Result<()> {
+    const PIECE: u64 = 4 << 20;
+    let (id, size) = (handle.id(), handle.size());
+    let mut offset = 0;
+    while offset < size {
+        let piece = handle
+            .read_at(offset, PIECE)
+            .await
+            .with_context(|| format!("{id}: stopped after {offset} of {size} bytes"))?;
+        if piece.is_empty() {
+            bail!("{id}: got {offset} of {size} bytes");
+        }
+        out.write_all(&piece).await.context("writing output")?;
+        offset += piece.len() as u64;
+    }
+    out.flush().await.context("writing output")?;
     Ok(())
 }
 
@@ -190,16 +254,25 @@ async fn fetch_to_file(
     via: Via,
     path: &Path,
 ) -> anyhow::Result<()> {
+    let temp = temp_beside(path)?;
+    fill_file(client, tx, window, via, temp.as_file()).await?;
+    persist(temp, path)
+}
+
+fn temp_beside(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let temp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".weavedrive-get-")
         .suffix(".tmp")
         .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    fill_file(client, tx, window, via, temp.as_file()).await?;
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))
+}
+
+/// Syncs the verified temp file and renames it over `path`.
+fn persist(temp: tempfile::NamedTempFile, path: &Path) -> anyhow::Result<()> {
     temp.as_file()
         .sync_all()
         .with_context(|| format!("syncing {}", temp.path().display()))?;

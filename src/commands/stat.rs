@@ -1,5 +1,7 @@
-//! `weavedrive stat`: what a transaction is and how much of it is cached.
+//! `weavedrive stat`: what a transaction or data item is, how it was verified, and how much
+//! of it is cached.
 
+use weavedrive_cache::drive::{ItemInfo, SignatureCheck, VerificationMode};
 use weavedrive_cache::units::format_size;
 use weavedrive_cache::{Drive, TxId, TxInfo};
 
@@ -11,7 +13,10 @@ pub async fn run(drive: &Drive, id: &TxId, json: bool) -> anyhow::Result<()> {
     }
     println!("id:      {}", info.id);
     println!("size:    {} ({} bytes)", format_size(info.size), info.size);
-    println!("format:  {}", info.format);
+    match &info.item {
+        None => println!("format:  {}", info.format),
+        Some(item) => print_item(item),
+    }
     println!("owner:   {}", info.owner_address);
     println!(
         "cached:  {} of {} chunks, {}{}",
@@ -31,6 +36,69 @@ pub async fn run(drive: &Drive, id: &TxId, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print_item(item: &ItemInfo) {
+    println!(
+        "format:  ANS-104 data item, signature type {} ({:?})",
+        item.signature_type as u16, item.signature_type
+    );
+    let path: Vec<String> = std::iter::once(item.root)
+        .chain(item.parents.iter().copied())
+        .map(|id| id.to_string())
+        .collect();
+    println!("bundle:  {}", path.join(" > "));
+    println!(
+        "         data at byte {} of {}",
+        item.data_offset_in_root, item.root
+    );
+    let mode = match item.mode {
+        VerificationMode::WholeItem => {
+            "whole item: its signature was checked over all its data before it was served"
+        }
+        VerificationMode::ChunksThroughBundle => {
+            "by chunk, against the root transaction's data_root, as they are read"
+        }
+    };
+    println!("verify:  {mode}");
+    println!("signature: {}", signature_text(item.signature));
+}
+
+fn signature_text(check: SignatureCheck) -> String {
+    match check {
+        SignatureCheck::Verified => "verified over all the data".into(),
+        SignatureCheck::Pending => {
+            "not checked yet: checked once all the data has been read (preload does it)".into()
+        }
+        SignatureCheck::Unsupported(kind) => format!(
+            "not checked: type {} ({kind:?}) signatures are parsed but not verified by this \
+             build; the bytes are verified against the bundle",
+            kind as u16
+        ),
+        SignatureCheck::Failed => {
+            "FAILED: the data does not match it; the item is not served".into()
+        }
+    }
+}
+
+fn item_json(item: &ItemInfo) -> serde_json::Value {
+    let signature = match item.signature {
+        SignatureCheck::Verified => "verified",
+        SignatureCheck::Pending => "pending",
+        SignatureCheck::Unsupported(_) => "unsupported",
+        SignatureCheck::Failed => "failed",
+    };
+    serde_json::json!({
+        "root": item.root.to_string(),
+        "parents": item.parents.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "data_offset_in_root": item.data_offset_in_root,
+        "signature_type": item.signature_type as u16,
+        "verification": match item.mode {
+            VerificationMode::WholeItem => "whole-item",
+            VerificationMode::ChunksThroughBundle => "chunks-through-bundle",
+        },
+        "signature": signature,
+    })
+}
+
 pub fn to_json(info: &TxInfo) -> serde_json::Value {
     serde_json::json!({
         "id": info.id.to_string(),
@@ -42,5 +110,6 @@ pub fn to_json(info: &TxInfo) -> serde_json::Value {
         "chunks_cached": info.chunks_cached,
         "bytes_cached": info.bytes_cached,
         "pinned": info.pinned,
+        "item": info.item.as_ref().map(item_json),
     })
 }

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use super::item::ItemDigest;
 use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
@@ -25,6 +26,9 @@ pub struct FileHandle {
     drive: Drive,
     span: Span,
     pattern: Mutex<ReadPattern>,
+    /// For a data item whose signature is not yet checked: its data as read in order from
+    /// the start, so a reader that goes through it all (`get`, `cat`) completes the check.
+    digest: Mutex<Option<ItemDigest>>,
 }
 
 #[derive(Default)]
@@ -70,10 +74,16 @@ impl ReadPattern {
 
 impl FileHandle {
     pub(super) fn new(drive: Drive, span: Span) -> Self {
+        let digest = span
+            .item
+            .as_ref()
+            .is_some_and(|i| i.signature_pending())
+            .then(ItemDigest::default);
         FileHandle {
             drive,
             span,
             pattern: Mutex::new(ReadPattern::default()),
+            digest: Mutex::new(digest),
         }
     }
 
@@ -88,7 +98,9 @@ impl FileHandle {
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        self.drive.read_tx(&self.span.tx, at, len).await
+        let bytes = self.drive.read_tx(&self.span.tx, at, len).await?;
+        self.digest(offset, &bytes)?;
+        Ok(bytes)
     }
 
     /// `read_at` for threads outside the runtime (FUSE workers, WASI host calls): cached data
@@ -97,7 +109,9 @@ impl FileHandle {
     pub fn read_at_blocking(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        self.drive.read_tx_blocking(&self.span.tx, at, len)
+        let bytes = self.drive.read_tx_blocking(&self.span.tx, at, len)?;
+        self.digest(offset, &bytes)?;
+        Ok(bytes)
     }
 
     /// `read_at_blocking` handing the bytes to `consume` (e.g. a FUSE reply) without copying
@@ -113,7 +127,9 @@ impl FileHandle {
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
         self.drive
-            .read_tx_blocking_with(&self.span.tx, at, len, buf, consume)
+            .read_tx_blocking_with(&self.span.tx, at, len, buf, |bytes| {
+                self.digest(offset, bytes).map(|()| consume(bytes))
+            })?
     }
 
     /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
@@ -122,13 +138,30 @@ impl FileHandle {
     pub fn read_into_blocking(&self, offset: u64, out: &mut [u8]) -> Result<usize, DriveError> {
         let (at, len) = self.span.locate(offset, out.len() as u64)?;
         self.read_ahead(offset, len);
-        self.drive
-            .read_tx_blocking_slice(&self.span.tx, at, &mut out[..len as usize])
+        let out = &mut out[..len as usize];
+        let n = self.drive.read_tx_blocking_slice(&self.span.tx, at, out)?;
+        self.digest(offset, &out[..n])?;
+        Ok(n)
     }
 
     /// Starts fetching `range` in the background (a reader's hint that it will need it).
     pub fn prefetch(&self, range: Range<u64>) {
         self.drive.prefetch(&self.span.tx, self.span.to_tx(range));
+    }
+
+    /// Feeds an item's digest with bytes just read; once all the data has gone through in
+    /// order, checks the signature. The read that completes a failing check fails.
+    fn digest(&self, offset: u64, bytes: &[u8]) -> Result<(), DriveError> {
+        let mut slot = self.digest.lock().unwrap();
+        let (Some(digest), Some(item)) = (slot.as_mut(), &self.span.item) else {
+            return Ok(());
+        };
+        if !digest.add(offset, bytes) || digest.hashed < item.size {
+            return Ok(());
+        }
+        let digest = slot.take().expect("checked above");
+        drop(slot);
+        self.drive.finish_item_check(item, digest).map(drop)
     }
 
     fn read_ahead(&self, offset: u64, len: u64) {

@@ -110,6 +110,10 @@ impl ItemRecord {
         }
     }
 
+    pub fn signature_pending(&self) -> bool {
+        *self.check.lock().unwrap() == SignatureCheck::Pending
+    }
+
     pub fn info(&self) -> ItemInfo {
         ItemInfo {
             root: self.root.id(),
@@ -483,26 +487,39 @@ impl Drive {
             item.usable()?;
             return Ok(now);
         }
-        let mut hasher = Sha384::new();
-        let mut at = 0;
-        while at < item.size {
-            let n = (item.size - at).min(HASH_PIECE);
-            let bytes: Bytes = self.read_tx(&item.root, item.data_start + at, n).await?;
-            hasher.update(&bytes);
-            at += n;
+        let mut digest = ItemDigest::default();
+        while digest.hashed < item.size {
+            let n = (item.size - digest.hashed).min(HASH_PIECE);
+            let at = item.data_start + digest.hashed;
+            let bytes: Bytes = self.read_tx(&item.root, at, n).await?;
+            digest.add(digest.hashed, &bytes);
         }
-        let check = match item
-            .header
-            .verify_with_data_digest(item.size, hasher.finalize().into())
-        {
-            Ok(Verification::Verified) => SignatureCheck::Verified,
-            Ok(Verification::Unverified(kind)) => SignatureCheck::Unsupported(kind),
-            Err(_) => SignatureCheck::Failed,
-        };
-        *item.check.lock().unwrap() = check;
-        self.save_item(item);
+        self.finish_item_check(item, digest)
+    }
+
+    /// Checks the item's signature against the digest of all its data, once, and remembers
+    /// the outcome. Fails if the signature does not match.
+    pub(super) fn finish_item_check(
+        &self,
+        item: &ItemRecord,
+        digest: ItemDigest,
+    ) -> Result<SignatureCheck, DriveError> {
+        assert_eq!(digest.hashed, item.size, "a digest of all the data");
+        let mut check = item.check.lock().unwrap();
+        if *check == SignatureCheck::Pending {
+            let sha384 = digest.hasher.finalize().into();
+            *check = match item.header.verify_with_data_digest(item.size, sha384) {
+                Ok(Verification::Verified) => SignatureCheck::Verified,
+                Ok(Verification::Unverified(kind)) => SignatureCheck::Unsupported(kind),
+                Err(_) => SignatureCheck::Failed,
+            };
+            drop(check);
+            self.save_item(item);
+        } else {
+            drop(check);
+        }
         item.usable()?;
-        Ok(check)
+        Ok(*item.check.lock().unwrap())
     }
 
     /// Remembers where the item is (best effort: without it, a restart asks a gateway again).
@@ -512,6 +529,27 @@ impl Drive {
         {
             self.disk_write_failed(&e, "could not store a data item's location");
         }
+    }
+}
+
+/// SHA-384 of an item's data, fed in order from the start.
+#[derive(Default)]
+pub(super) struct ItemDigest {
+    hasher: Sha384,
+    /// Bytes hashed so far: the next piece must start here.
+    pub hashed: u64,
+}
+
+impl ItemDigest {
+    /// Adds `bytes` found at `offset` of the data; anything but the next piece is ignored
+    /// (returns whether it was taken).
+    pub fn add(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        if offset != self.hashed || bytes.is_empty() {
+            return false;
+        }
+        self.hasher.update(bytes);
+        self.hashed += bytes.len() as u64;
+        true
     }
 }
 
