@@ -112,7 +112,45 @@ fn samples(large_mib: u64) -> (GatewayData, Vec<Sample>) {
             pseudo_random_data(4, size),
         );
     }
+    add_bundle(&mut gateway, &mut samples);
     (gateway, samples)
+}
+
+/// ANS-104 data items, as most data on Arweave is stored: a bundle transaction holding an
+/// ed25519 item, an Ethereum-signed one, and a nested bundle with an Arweave-signed one.
+fn add_bundle(gateway: &mut GatewayData, samples: &mut Vec<Sample>) {
+    use weavedrive_cache::arweave::ans104::SignatureType;
+    use weavedrive_testgw::items::{BundleItem, nested_bundle_item, signed_item, tags};
+    let mut item = |name: &str, kind: SignatureType, data: Bytes| {
+        let tags = tags(&[
+            ("Content-Type", "text/plain"),
+            ("App-Name", "WeaveDrive-Demo"),
+        ]);
+        let item = BundleItem::new(signed_item(kind, None, None, &tags, &data));
+        samples.push(Sample {
+            name: name.to_string(),
+            id: item.id,
+            data,
+        });
+        item
+    };
+    let ed = item(
+        "item-ed25519.txt",
+        SignatureType::Ed25519,
+        Bytes::from_static(b"A data item in a bundle, signed with ed25519.\n"),
+    );
+    let eth = item(
+        "item-ethereum.bin",
+        SignatureType::Ethereum,
+        pseudo_random_data(5, 600 * 1024),
+    );
+    let deep = item(
+        "item-nested.bin",
+        SignatureType::Arweave,
+        pseudo_random_data(6, 100 * 1024),
+    );
+    let tags = vec![("App-Name".to_string(), "WeaveDrive-Demo".to_string())];
+    gateway.add_bundle(&[ed, eth, nested_bundle_item(&[deep])], tags);
 }
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
@@ -166,7 +204,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     println!(
         "\nEvery byte above was checked against its transaction's Merkle root, itself covered by\n\
-         the RSA-PSS signature that the transaction id commits to."
+         the RSA-PSS signature that the transaction id commits to. The items were found in\n\
+         their bundle's verified bytes and their own signatures checked over all their data."
     );
     if failures > 0 {
         anyhow::bail!("{failures} sample(s) failed verification");
@@ -302,9 +341,17 @@ async fn mount_and_check(
         )));
     }
     let hello = mountpoint.join("data").join(samples[0].id.to_string());
-    let big = mountpoint
-        .join("data")
-        .join(samples.last().expect("samples").id.to_string());
+    let largest = samples
+        .iter()
+        .max_by_key(|s| s.data.len())
+        .expect("samples");
+    let big = mountpoint.join("data").join(largest.id.to_string());
+    let item = samples
+        .iter()
+        .find(|s| s.name.starts_with("item-"))
+        .expect("a bundled item");
+    let item_tx = mountpoint.join("tx").join(item.id.to_string());
+    let item = mountpoint.join("data").join(item.id.to_string());
     let tx = mountpoint.join("tx").join(samples[0].id.to_string());
     if !opts.exit {
         println!(
@@ -312,11 +359,15 @@ async fn mount_and_check(
              ls -l {data}\n  \
              cat {hello}\n  \
              cat {tx}\n  \
+             cat {item}; cat {item_tx}\n  \
+             getfattr -d {item}\n  \
              sha256sum {big}\n  \
              python3 -c 'import mmap,sys; f=open(sys.argv[1],\"rb\"); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ); print(len(m), m[:16].hex())' {big}",
             data = mountpoint.join("data").display(),
             hello = hello.display(),
             tx = tx.display(),
+            item = item.display(),
+            item_tx = item_tx.display(),
             big = big.display(),
         );
         stop.wait(&session).await;

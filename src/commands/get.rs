@@ -178,16 +178,31 @@ async fn copy_item(
     Ok(())
 }
 
-/// Opens `id` and streams its verified bytes into `out`; returns the byte count.
+/// Opens `id` (a transaction or, failing that, a data item) and streams its verified bytes
+/// into `out`; returns the byte count.
 pub async fn fetch_into(
     client: &Arc<GatewayClient>,
     id: TxId,
     window: usize,
-    out: impl tokio::io::AsyncWrite + Unpin,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
 ) -> anyhow::Result<u64> {
-    let tx = VerifiedTx::open(client, &id).await?;
-    stream_into(client, &tx, window, out).await?;
-    Ok(tx.size())
+    match VerifiedTx::open(client, &id).await {
+        Ok(tx) => {
+            stream_into(client, &tx, window, out).await?;
+            Ok(tx.size())
+        }
+        Err(e) if e.is_not_found() => {
+            let drive = Drive::new(DriveConfig {
+                gateway: client.config().clone(),
+                cache_dir: None,
+                ..DriveConfig::default()
+            })?;
+            let handle = drive.open(&id).await?;
+            copy_item(&handle, &mut out).await?;
+            Ok(handle.size())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes verified bytes as they arrive. Bytes written before a failure were verified; the

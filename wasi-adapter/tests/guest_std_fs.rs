@@ -214,3 +214,61 @@ fn every_lie_is_eio_and_every_blip_is_retried_through_the_shim() {
     }
     faults.clear();
 }
+
+/// Bundled data items (served as ar.io serves them) are files in the guest's `/data` like
+/// transactions, nested ones too; `/tx/<id>` describes them; a forged one is EIO.
+#[test]
+fn bundled_data_items_read_like_transactions() {
+    use weavedrive_cache::arweave::ans104::SignatureType;
+    use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item};
+    use weavedrive_testgw::{GatewayData, TestWallet, pseudo_random_data};
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let item = |kind, seed, size| {
+        let bytes = pseudo_random_data(seed, size);
+        (
+            BundleItem::new(signed_item(kind, None, None, &[], &bytes)),
+            bytes,
+        )
+    };
+    let (small, small_data) = item(SignatureType::Ethereum, 1, 300 * K + 1);
+    let (deep, deep_data) = item(SignatureType::Arweave, 2, 2 * M);
+    let (forged, _) = item(SignatureType::Ed25519, 3, 1000);
+    data.add_bundle(
+        &[
+            small.clone(),
+            nested_bundle_item(std::slice::from_ref(&deep)),
+            forged.tampered(Tamper::Signature),
+        ],
+        vec![],
+    );
+    let fx = fixture_from(data, vec![(small.id, small_data), (deep.id, deep_data)]);
+    let vfs = fx.vfs(AccessPolicy::AllowAll);
+    for (i, (id, bytes)) in fx.txs.iter().enumerate() {
+        let path = fx.data(i);
+        assert_eq!(
+            run(&vfs, &["hash", &path]),
+            format!("sha256 {} {}", sha256_hex(bytes), bytes.len()),
+            "{id}"
+        );
+        let at = bytes.len() / 2;
+        assert_eq!(
+            run(&vfs, &["pread", &path, &at.to_string(), "1000"]),
+            format!("sha256 {} 1000", sha256_hex(&bytes[at..at + 1000])),
+        );
+        let json = fx.runtime.block_on(vfs.drive().metadata(id)).unwrap().json;
+        assert!(String::from_utf8_lossy(&json).contains("\"format\": \"ans104\""));
+        assert_eq!(
+            run(&vfs, &["hash", &format!("/tx/{id}")]),
+            format!("sha256 {} {}", sha256_hex(&json), json.len())
+        );
+    }
+    let (_, out) = probe(
+        &vfs,
+        &["hash", &format!("/data/{}", forged.id)],
+        HostOptions::default(),
+    );
+    assert!(
+        out.starts_with("error 29 "),
+        "a forged item must be EIO: {out}"
+    );
+}

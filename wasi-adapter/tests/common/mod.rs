@@ -52,6 +52,11 @@ pub fn fixture(sizes: &[usize]) -> Fixture {
             (data.add_tx(bytes.clone(), vec![]), bytes)
         })
         .collect();
+    fixture_from(data, txs)
+}
+
+/// A gateway serving `data`, of which `txs` are the files a test reads (by index).
+pub fn fixture_from(data: GatewayData, txs: Vec<(TxId, Bytes)>) -> Fixture {
     Fixture {
         gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
         txs,
