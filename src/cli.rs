@@ -25,10 +25,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Fetch a transaction's data, verify every byte, write it to stdout or a file.
+    /// Fetch a transaction's or bundled data item's data, verify every byte, write it to
+    /// stdout or a file.
     Get {
-        /// Transaction id (43 base64url characters), or `<manifest-id>/<path>` for a file of
-        /// a path manifest (`<manifest-id>/` for its index).
+        /// Transaction or data item id (43 base64url characters), or `<manifest-id>/<path>`
+        /// for a file of a path manifest (`<manifest-id>/` for its index).
         id: crate::commands::get::Target,
         /// Write here (atomically: temp file + rename, never partial); `-` or absent = stdout.
         #[arg(short, long)]
@@ -44,7 +45,8 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Fetch whole transactions into the disk cache (verified), with progress.
+    /// Fetch whole transactions or data items into the disk cache (verified), with progress.
+    /// A large data item's signature is checked once all of it is in.
     Preload {
         #[arg(required = true)]
         ids: Vec<TxId>,
@@ -59,7 +61,8 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
-    /// Show a transaction's size, owner, tags and how much of it is cached.
+    /// Show a transaction's or data item's size, owner, tags and how much of it is cached;
+    /// for a data item, the bundles holding it and how it was verified.
     Stat {
         id: TxId,
         /// Print JSON.
@@ -79,7 +82,8 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
-    /// Mount the drive read-only: `<MOUNTPOINT>/data/<id>` is the data of transaction `<id>`,
+    /// Mount the drive read-only: `<MOUNTPOINT>/data/<id>` is the data of transaction or
+    /// bundled data item `<id>`,
     /// `<MOUNTPOINT>/tx/<id>` its header as JSON, `<MOUNTPOINT>/block/<height>` a block header
     /// (as the gateway reports it; blocks are not authenticated). Serves until Ctrl-C, SIGTERM or unmount.
     Mount {
