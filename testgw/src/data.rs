@@ -149,7 +149,11 @@ impl GatewayData {
     /// Posts `items` as an ANS-104 bundle: a transaction tagged as one (plus `tags`), whose
     /// items, and the items of bundles nested in them, the gateway then serves by id.
     pub fn add_bundle(&mut self, items: &[BundleItem], tags: Vec<(String, String)>) -> TxId {
-        let data = Bytes::from(bundle_bytes(items));
+        self.add_bundle_bytes(bundle_bytes(items).into(), tags)
+    }
+
+    /// [`Self::add_bundle`] for a bundle already serialised (by another implementation).
+    pub fn add_bundle_bytes(&mut self, data: Bytes, tags: Vec<(String, String)>) -> TxId {
         let mut all_tags: Vec<(String, String)> = weavedrive_cache::arweave::bundle::bundle_tags()
             .into_iter()
             .map(|t| {
