@@ -51,10 +51,11 @@ fn demo_checks_every_sample_and_exits() {
     // scripts/fetch-model.sh has fetched it.
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-minilm-l6-v2");
+    // Three of the samples are bundled data items (one nested).
     let expected = if model.join(".complete").exists() {
-        10
+        13
     } else {
-        6
+        9
     };
     let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
         .args(["demo", "--exit", "--large-mib", "8", "--mountpoint"])
@@ -71,7 +72,10 @@ fn demo_checks_every_sample_and_exits() {
     let via_mount = stdout.matches("ok  sha256 matches").count();
     let via_get = stdout.matches("  ok  sha256 ").count() - via_mount;
     assert_eq!(via_get, expected, "{stdout}");
-    if expected == 10 {
+    for item in ["item-ed25519.txt", "item-ethereum.bin", "item-nested.bin"] {
+        assert!(stdout.contains(item), "{item} missing: {stdout}");
+    }
+    if expected == 13 {
         for sample in ["all-minilm-l6-v2/model.safetensors", "all-minilm-l6-v2/ "] {
             assert!(stdout.contains(sample), "{sample} missing: {stdout}");
         }

@@ -1337,6 +1337,14 @@ fn bundled_data_items_are_files_like_transactions() {
         getxattr(&mount.data(&eth.id), "user.arweave.tag.Content-Type").unwrap(),
         b"application/x-test"
     );
+    if let Ok(out) = Command::new("getfattr")
+        .args(["-d", "--absolute-names"])
+        .arg(mount.data(&small.id))
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("user.arweave.tag.Seed=\"1\""), "{text}");
+    }
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(mount.tx(&eth.id)).unwrap()).unwrap();
     assert_eq!(json["format"], "ans104");

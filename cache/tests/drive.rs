@@ -610,3 +610,39 @@ async fn the_fault_matrix_through_the_drive() {
         faults.clear();
     }
 }
+
+/// A reader that joins a chunk fetch begun while the gateway lied, and ending in that lie
+/// after the gateway stopped lying, asks once more instead of failing. The reader that began
+/// the fetch (no retries here) does fail: it saw only the lie.
+#[tokio::test]
+async fn a_reader_joining_a_fetch_that_met_a_lie_asks_again() {
+    let env = env_with(
+        vec![pseudo_random_data(77, 100 * K as usize)],
+        GatewayOptions {
+            latency: Duration::from_millis(400),
+            ..GatewayOptions::default()
+        },
+    )
+    .await;
+    let mut config = env.config(1 << 30, 64 * M);
+    config.gateway.retries = 0;
+    let drive = Drive::new(config).unwrap();
+    let (id, bytes) = env.txs[0].clone();
+    drive.stat(&id).await.unwrap();
+    env.gateway
+        .faults()
+        .always(Target::Chunk, Fault::CorruptChunk);
+    let first = tokio::spawn({
+        let drive = drive.clone();
+        async move { drive.read_at(&id, 0, 10).await }
+    });
+    // The first reader's request is on its way (and will be answered with the lie).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    env.gateway.faults().clear();
+    let late = drive.read_at(&id, 0, 10).await;
+    assert!(
+        first.await.unwrap().is_err(),
+        "the lie reached the first reader"
+    );
+    assert_eq!(late.unwrap(), bytes.slice(0..10));
+}

@@ -785,12 +785,27 @@ impl Drive {
         index: usize,
         keep: bool,
     ) -> Result<Bytes, DriveError> {
+        let (first, joined) = self.chunk_flight(tx, index, keep);
+        match first.await {
+            // A flight that began while a gateway lied may end in that lie after the gateway
+            // has recovered; a reader who only joined it asks once more, afresh.
+            Err(DriveError::Gateway(e)) if joined && e.is_integrity() => {
+                self.chunk_flight(tx, index, keep).0.await
+            }
+            other => other,
+        }
+    }
+
+    /// The flight fetching chunk `index`, and whether it was already under way.
+    fn chunk_flight(&self, tx: &Arc<TxRecord>, index: usize, keep: bool) -> (Flight<Bytes>, bool) {
         let key = (tx.id(), index);
+        let mut joined = true;
         let flight = {
             let mut flights = self.inner.chunk_flights.lock().unwrap();
             flights
                 .entry(key)
                 .or_insert_with(|| {
+                    joined = false;
                     let drive = self.clone();
                     let tx = tx.clone();
                     async move {
@@ -810,7 +825,7 @@ impl Drive {
                 })
                 .clone()
         };
-        flight.await
+        (flight, joined)
     }
 
     /// The chunk, if a flight that ended between the caller's cache lookup and the start of
