@@ -28,6 +28,10 @@ struct Args {
     /// Transactions of deterministic pseudo-random data, e.g. 100MiB,4KiB.
     #[arg(long, value_delimiter = ',', value_parser = parse_size)]
     random: Vec<u64>,
+    /// ANS-104 data items of pseudo-random data (ed25519-signed), all in one bundle
+    /// transaction, served by item id as ar.io serves them, e.g. 100MiB.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    items: Vec<u64>,
     /// Files to serve as transactions.
     #[arg(long, num_args = 1..)]
     file: Vec<PathBuf>,
@@ -67,6 +71,29 @@ async fn main() -> anyhow::Result<()> {
             line["path"] = path.display().to_string().into();
         }
         println!("{line}");
+    }
+
+    if !args.items.is_empty() {
+        use weavedrive_cache::arweave::ans104::SignatureType;
+        use weavedrive_testgw::items::{BundleItem, signed_item};
+        let mut bundled = Vec::new();
+        for (i, &size) in args.items.iter().enumerate() {
+            let size = usize::try_from(size).context("size too large")?;
+            let seed = args.seed.wrapping_mul(0x2_0000_0003).wrapping_add(i as u64);
+            let bytes = pseudo_random_data(seed, size);
+            let item =
+                BundleItem::new(signed_item(SignatureType::Ed25519, None, None, &[], &bytes));
+            let line = serde_json::json!({
+                "id": item.id,
+                "size": size,
+                "sha256": hex::encode(Sha256::digest(&bytes)),
+                "item": true,
+            });
+            println!("{line}");
+            bundled.push(item);
+        }
+        let root = data.add_bundle(&bundled, vec![]);
+        println!("{}", serde_json::json!({ "bundle": root }));
     }
 
     let opts = GatewayOptions {
