@@ -359,3 +359,40 @@ async fn a_path_manifest_in_a_data_item_is_a_manifest() {
     assert_eq!(parsed.resolve(""), Some(file.id));
     assert_eq!(read_whole(&drive, &file.id).await.unwrap(), file.data);
 }
+
+/// Gateways that tell less: with the root but no offset, an item of the root's own bundle is
+/// found by id in its index, while a nested one cannot be found (a clear error); with no root,
+/// the item cannot be verified and is refused, however much the gateway serves it.
+#[tokio::test]
+async fn gateways_that_report_less_of_an_items_place() {
+    use weavedrive_testgw::Reported;
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 5);
+    let (top, top_bundled) = item(SignatureType::Ed25519, 1, 2000);
+    let (deep, deep_bundled) = item(SignatureType::Ed25519, 2, 2000);
+    let (hidden, hidden_bundled) = item(SignatureType::Ed25519, 3, 2000);
+    let nested = nested_bundle_item(&[deep_bundled]);
+    data.add_bundle(&[nested, top_bundled, hidden_bundled], vec![]);
+    data.report_item(&top.id, Reported::RootOnly);
+    data.report_item(&deep.id, Reported::RootOnly);
+    data.report_item(&hidden.id, Reported::Nothing);
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+
+    assert!(read_whole(&drive, &top.id).await.unwrap() == top.data);
+    let info = drive.stat(&top.id).await.unwrap().item.unwrap();
+    assert_eq!(info.signature, SignatureCheck::Verified);
+
+    let error = read_whole(&drive, &deep.id).await.unwrap_err();
+    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(error.to_string().contains("gave no offset"), "{error}");
+
+    let error = read_whole(&drive, &hidden.id).await.unwrap_err();
+    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(
+        error.to_string().contains("x-ar-io-root-transaction-id"),
+        "{error}"
+    );
+}

@@ -63,6 +63,16 @@ pub struct ItemPlace {
     pub item_offset: u64,
     pub data_offset: u64,
     pub data_size: u64,
+    /// What the gateway tells of this: the root (and the offset), or nothing.
+    pub reported: Reported,
+}
+
+/// How much of an item's place the gateway reports in its `/raw` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    RootAndOffset,
+    RootOnly,
+    Nothing,
 }
 
 /// The transactions a gateway serves. Built up front, then shared read-only by the server.
@@ -196,6 +206,7 @@ impl GatewayData {
                 item_offset: at,
                 data_offset: at + data_offset,
                 data_size: entry.size - data_offset,
+                reported: Reported::RootAndOffset,
             });
             if is_bundle(&header.tags) && depth + 1 < MAX_NESTING {
                 let data = &item[data_offset as usize..];
@@ -212,6 +223,12 @@ impl GatewayData {
     /// Makes the gateway report a false offset for item `id` (a lying or confused gateway).
     pub fn misplace_item(&mut self, id: &TxId, item_offset: u64) {
         self.items.get_mut(id).expect("a known item").item_offset = item_offset;
+    }
+
+    /// Makes the gateway report less of where item `id` is (as gateways without ar.io's
+    /// offset index do).
+    pub fn report_item(&mut self, id: &TxId, reported: Reported) {
+        self.items.get_mut(id).expect("a known item").reported = reported;
     }
 
     /// The data of item `id`: a slice of its root transaction's data.

@@ -25,7 +25,7 @@ mod stats;
 mod throttle;
 mod wallet;
 
-pub use data::{GatewayData, ItemPlace, StoredTx, WEAVE_START, pseudo_random_data};
+pub use data::{GatewayData, ItemPlace, Reported, StoredTx, WEAVE_START, pseudo_random_data};
 pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};

@@ -6,7 +6,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use weavedrive_cache::arweave::{TxId, b64};
 
-use crate::data::{GatewayData, ItemPlace, StoredTx};
+use crate::data::{GatewayData, ItemPlace, Reported, StoredTx};
 use crate::faults::{Endpoint, Fault};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,14 +236,20 @@ fn item_reply(
     fault: Option<Fault>,
 ) -> Reply {
     let mut reply = data_reply(&data.item_data(place), range, fault);
-    for (name, value) in [
+    let told = match place.reported {
+        Reported::RootAndOffset => 3,
+        Reported::RootOnly => 1,
+        Reported::Nothing => 0,
+    };
+    let headers = [
         ("x-ar-io-root-transaction-id", place.root.to_string()),
         (
             "x-ar-io-root-data-item-offset",
             place.item_offset.to_string(),
         ),
         ("x-ar-io-root-data-offset", place.data_offset.to_string()),
-    ] {
+    ];
+    for (name, value) in headers.into_iter().take(told) {
         reply.headers.push((
             HeaderName::from_static(name),
             HeaderValue::from_str(&value).expect("ids and numbers are valid header values"),
