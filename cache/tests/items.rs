@@ -396,3 +396,45 @@ async fn gateways_that_report_less_of_an_items_place() {
         "{error}"
     );
 }
+
+/// `clear` keeps the records of items whose bundle is pinned (pinning an item pins its root)
+/// and drops the others; a damaged record is resolved again instead of breaking the id.
+#[tokio::test]
+async fn item_records_follow_pins_and_a_damaged_one_is_resolved_again() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 6);
+    let (kept, kept_bundled) = item(SignatureType::Ed25519, 1, 3000);
+    let (dropped, dropped_bundled) = item(SignatureType::Ed25519, 2, 3000);
+    let kept_root = data.add_bundle(&[kept_bundled], vec![]);
+    data.add_bundle(&[dropped_bundled], vec![]);
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+    for it in [&kept, &dropped] {
+        assert!(read_whole(&drive, &it.id).await.unwrap() == it.data);
+    }
+    drive.pin(&kept.id).await.unwrap();
+    assert!(drive.is_pinned(&kept_root));
+    assert!(drive.stat(&kept.id).await.unwrap().pinned);
+    drive.clear().unwrap();
+    let cached = drive.cached_ids().unwrap();
+    assert!(cached.contains(&kept.id) && cached.contains(&kept_root));
+    assert!(!cached.contains(&dropped.id));
+    drop(drive);
+
+    std::fs::write(
+        dir.path().join("items").join(kept.id.to_string()),
+        b"{not json",
+    )
+    .unwrap();
+    let before = gateway.stats().requests();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+    assert!(read_whole(&drive, &kept.id).await.unwrap() == kept.data);
+    assert!(
+        gateway.stats().requests() > before,
+        "resolved again through the gateway"
+    );
+    drive.unpin(&kept.id).await.unwrap();
+    assert!(!drive.is_pinned(&kept_root));
+}

@@ -205,14 +205,21 @@ impl ItemStore {
         self.path(id).exists()
     }
 
+    /// The record of `id`; a record that does not parse (a damaged disk) counts as none, so
+    /// the item is resolved again rather than unreadable.
     fn load(&self, id: &TxId) -> io::Result<Option<StoredItem>> {
         match std::fs::read(self.path(id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(io::Error::other),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .inspect_err(|e| tracing::warn!(%id, error = %e, "unreadable item record"))
+                .ok()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The root transaction a stored item record names.
+    pub fn root_of(&self, id: &TxId) -> Option<TxId> {
+        self.load(id).ok()??.root.parse().ok()
     }
 
     /// Written to a temporary file and renamed: a crash leaves the old record or the new.

@@ -382,14 +382,7 @@ impl Drive {
         }
         if let Some(items) = &self.inner.item_store {
             for id in items.list()? {
-                let root = self
-                    .inner
-                    .items
-                    .lock()
-                    .unwrap()
-                    .get(&id)
-                    .map(|i| i.root.id());
-                if !root.is_some_and(|r| self.is_pinned(&r)) {
+                if !items.root_of(&id).is_some_and(|r| self.is_pinned(&r)) {
                     items.remove(&id)?;
                     self.inner.items.lock().unwrap().remove(&id);
                 }
