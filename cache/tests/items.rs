@@ -438,3 +438,22 @@ async fn item_records_follow_pins_and_a_damaged_one_is_resolved_again() {
     drive.unpin(&kept.id).await.unwrap();
     assert!(!drive.is_pinned(&kept_root));
 }
+
+/// A gateway that refuses HEAD (as some CDNs in front of gateways do) is asked for the item's
+/// first byte instead, and its answer's headers place the item the same way.
+#[tokio::test]
+async fn a_gateway_refusing_head_is_asked_for_the_first_byte() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 7);
+    let (it, bundled) = item(SignatureType::Ethereum, 1, 5000);
+    data.add_bundle(&[bundled], vec![]);
+    let options = GatewayOptions {
+        head_support: false,
+        ..GatewayOptions::default()
+    };
+    let gateway = TestGateway::start(data, options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = Drive::new(config(&gateway, dir.path())).unwrap();
+    assert!(read_whole(&drive, &it.id).await.unwrap() == it.data);
+    let info = drive.stat(&it.id).await.unwrap().item.unwrap();
+    assert_eq!(info.signature, SignatureCheck::Verified);
+}

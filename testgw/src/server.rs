@@ -35,6 +35,8 @@ pub struct GatewayOptions {
     /// Honour `Range` on `/{id}` and `/raw/{id}` like ar.io; off: always the whole data,
     /// like plain nodes.
     pub range_support: bool,
+    /// Answer HEAD like GET without the body; off: 405, as some CDNs in front of gateways do.
+    pub head_support: bool,
 }
 
 impl Default for GatewayOptions {
@@ -44,6 +46,7 @@ impl Default for GatewayOptions {
             latency: Duration::ZERO,
             bandwidth_per_connection: None,
             range_support: true,
+            head_support: true,
         }
     }
 }
@@ -268,7 +271,7 @@ async fn respond(
             fault,
         )
     };
-    let mut reply = if is_head || req.method() == Method::GET {
+    let mut reply = if (is_head && shared.opts.head_support) || req.method() == Method::GET {
         render(None)
     } else {
         Reply::text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")

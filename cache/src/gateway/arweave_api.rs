@@ -88,34 +88,21 @@ const ROOT_ITEM_OFFSET_HEADERS: [&str; 2] =
 impl GatewayClient {
     /// Asks where data item `id` lives (HEAD `/raw/{id}`). A gateway that serves the item but
     /// does not say which transaction holds it cannot help verify it, and the next is asked.
+    /// Gateways that refuse HEAD (some CDNs) are asked for the item's first byte instead, as
+    /// ar.io's own nodes do.
     pub async fn item_hint(&self, id: &TxId) -> Result<ItemHint, GatewayError> {
         let what = format!("bundle holding {id}");
-        self.head_checked(&what, &format!("raw/{id}"), self.small_timeout(), |reply| {
-            let text = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
-            let root = text(ROOT_TX_HEADER)
-                .ok_or_else(|| {
-                    AttemptError::Refused(format!(
-                        "serves it without {ROOT_TX_HEADER}, so it cannot be verified"
-                    ))
-                })?
-                .parse::<TxId>()
-                .map_err(|e| integrity(format!("{ROOT_TX_HEADER}: {e}")))?;
-            if root == *id {
-                return Err(AttemptError::Refused(
-                    "calls it a transaction, but has no header for it".into(),
-                ));
+        let path = format!("raw/{id}");
+        let timeout = self.small_timeout();
+        let check = |reply: Reply| item_hint_from(id, &reply);
+        match self.head_checked(&what, &path, timeout, check).await {
+            Err(e) if !e.is_not_found() => {
+                tracing::debug!(error = %e, "HEAD failed; asking for the first byte instead");
+                self.get_checked(&what, &path, Some(0..1), timeout, check)
+                    .await
             }
-            let item_offset = match ROOT_ITEM_OFFSET_HEADERS.iter().find_map(|h| text(h)) {
-                None => None,
-                Some(offset) => Some(
-                    offset
-                        .parse()
-                        .map_err(|_| integrity(format!("item offset {offset:?}")))?,
-                ),
-            };
-            Ok(ItemHint { root, item_offset })
-        })
-        .await
+            answer => answer,
+        }
     }
 
     fn small_timeout(&self) -> Duration {
@@ -268,6 +255,33 @@ impl GatewayClient {
         })
         .await
     }
+}
+
+/// What an ar.io gateway's `/raw/{id}` answer says of where data item `id` lives.
+fn item_hint_from(id: &TxId, reply: &Reply) -> Result<ItemHint, AttemptError> {
+    let text = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+    let root = text(ROOT_TX_HEADER)
+        .ok_or_else(|| {
+            AttemptError::Refused(format!(
+                "serves it without {ROOT_TX_HEADER}, so it cannot be verified"
+            ))
+        })?
+        .parse::<TxId>()
+        .map_err(|e| integrity(format!("{ROOT_TX_HEADER}: {e}")))?;
+    if root == *id {
+        return Err(AttemptError::Refused(
+            "calls it a transaction, but has no header for it".into(),
+        ));
+    }
+    let item_offset = match ROOT_ITEM_OFFSET_HEADERS.iter().find_map(|h| text(h)) {
+        None => None,
+        Some(offset) => Some(
+            offset
+                .parse()
+                .map_err(|_| integrity(format!("item offset {offset:?}")))?,
+        ),
+    };
+    Ok(ItemHint { root, item_offset })
 }
 
 fn verify_chunk_reply(

@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         bandwidth_per_connection: args.bandwidth,
         range_support: !args.no_range,
+        head_support: true,
     };
     let gateway = TestGateway::start(data, opts).await?;
     println!("READY {}", gateway.url());
