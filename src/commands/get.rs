@@ -160,12 +160,13 @@ async fn copy_item(
     handle: &FileHandle,
     mut out: impl tokio::io::AsyncWrite + Unpin,
 ) -> anyhow::Result<()> {
-    const PIECE: u64 = 4 << 20;
     let (id, size) = (handle.id(), handle.size());
     let mut offset = 0;
     while offset < size {
+        // One block at a time: each read is then a slice of the memory tier, not a copy (a
+        // 4 MiB read spent a third of the time allocating and copying).
         let piece = handle
-            .read_at(offset, PIECE)
+            .read_at(offset, handle.block_remaining(offset))
             .await
             .with_context(|| format!("{id}: stopped after {offset} of {size} bytes"))?;
         if piece.is_empty() {

@@ -95,6 +95,18 @@ impl FileHandle {
         self.span.len
     }
 
+    /// Bytes from `offset` to the end of the block holding it (at least 1 before the end):
+    /// a read of that many, once the block is in memory, is a slice of it, with no copy.
+    pub fn block_remaining(&self, offset: u64) -> u64 {
+        let tx = &self.span.tx;
+        let at = self.span.start + offset.min(self.span.len);
+        let end = match tx.ranges.get(tx.chunk_index(at)) {
+            Some(chunk) if at < tx.size() => chunk.end,
+            _ => tx.size(),
+        };
+        (end - at).clamp(1, self.span.len.saturating_sub(offset).max(1))
+    }
+
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
