@@ -222,18 +222,9 @@ fn items_signed_by_arbundles_verify() {
     let Some(interop) = interop_dir() else {
         return;
     };
-    let out = Command::new("node")
-        .arg("ans104-items.js")
-        .current_dir(&interop)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ans104_items(&interop, &[]);
     let mut types = std::collections::BTreeSet::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let case = format!("type {} {}", v["signature_type"], v["case"]);
         assert_eq!(v["verified_by_arbundles"], true, "{case}");
@@ -265,17 +256,8 @@ fn a_bundle_made_by_arbundles_serves_every_item() {
     let Some(interop) = interop_dir() else {
         return;
     };
-    let out = Command::new("node")
-        .args(["ans104-items.js", "--bundle"])
-        .current_dir(&interop)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = ans104_items(&interop, &["--bundle"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified_by_arbundles"], true);
     let raw = base64_decode(v["bundle_b64"].as_str().unwrap());
     let ids: Vec<weavedrive_cache::TxId> = v["ids"]
@@ -316,6 +298,23 @@ fn a_bundle_made_by_arbundles_serves_every_item() {
             assert_eq!(info.signature, SignatureCheck::Verified, "{id}");
         }
     });
+}
+
+/// The stdout of `node interop/ans104-items.js ARGS` (arbundles signing items), which must
+/// succeed.
+fn ans104_items(interop: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("node")
+        .arg("ans104-items.js")
+        .args(args)
+        .current_dir(interop)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Standard base64 (what the Node script prints).
