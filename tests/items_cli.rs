@@ -10,10 +10,11 @@ use bytes::Bytes;
 use weavedrive_cache::TxId;
 use weavedrive_cache::arweave::ans104::SignatureType;
 use weavedrive_cache::drive::WHOLE_ITEM_MAX;
-use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item, tags};
+use weavedrive_testgw::items::{
+    BundleItem, Tamper, manifest_item, nested_bundle_item, signed_item, tags,
+};
 use weavedrive_testgw::{
-    BackgroundGateway, GatewayData, GatewayOptions, MANIFEST_CONTENT_TYPE, TestGateway, TestWallet,
-    path_manifest, pseudo_random_data,
+    BackgroundGateway, GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data,
 };
 
 struct Fixture {
@@ -45,16 +46,10 @@ fn fixture() -> Fixture {
     let (forged_large, forged_large_b) =
         item(SignatureType::Ed25519, 4, WHOLE_ITEM_MAX as usize + 1);
     let (forged_small, forged_small_b) = item(SignatureType::Solana, 5, 1000);
-    let manifest = BundleItem::new(signed_item(
-        SignatureType::Ed25519,
-        None,
-        None,
-        &tags(&[("Content-Type", MANIFEST_CONTENT_TYPE)]),
-        &path_manifest(
-            Some("index.html"),
-            &[("index.html", small.0), ("big/model.bin", large.0)],
-        ),
-    ));
+    let manifest = manifest_item(
+        Some("index.html"),
+        &[("index.html", small.0), ("big/model.bin", large.0)],
+    );
     data.add_bundle(
         &[
             small_b,

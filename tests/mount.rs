@@ -1253,7 +1253,9 @@ fn tags_are_extended_attributes() {
 #[test]
 fn bundled_data_items_are_files_like_transactions() {
     use weavedrive_cache::arweave::ans104::SignatureType;
-    use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item, tags};
+    use weavedrive_testgw::items::{
+        BundleItem, Tamper, manifest_item, nested_bundle_item, signed_item, tags,
+    };
     if !fuse_available() {
         return;
     }
@@ -1274,16 +1276,10 @@ fn bundled_data_items_are_files_like_transactions() {
     let (large, large_data) = item(SignatureType::Arweave, 3, 17 * M);
     let (forged, _) = item(SignatureType::Ed25519, 4, 2000);
     let nested = nested_bundle_item(std::slice::from_ref(&eth));
-    let manifest = BundleItem::new(signed_item(
-        SignatureType::Ed25519,
-        None,
-        None,
-        &tags(&[("Content-Type", MANIFEST_CONTENT_TYPE)]),
-        &path_manifest(
-            Some("index.bin"),
-            &[("index.bin", small.id), ("deep/eth", eth.id)],
-        ),
-    ));
+    let manifest = manifest_item(
+        Some("index.bin"),
+        &[("index.bin", small.id), ("deep/eth", eth.id)],
+    );
     let root = data.add_bundle(
         &[
             small.clone(),

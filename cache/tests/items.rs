@@ -10,7 +10,9 @@ use weavedrive_cache::arweave::Tag;
 use weavedrive_cache::arweave::ans104::SignatureType;
 use weavedrive_cache::drive::{SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
 use weavedrive_cache::{Drive, DriveConfig, DriveError, GatewayConfig, TxId};
-use weavedrive_testgw::items::{BundleItem, Tamper, nested_bundle_item, signed_item, tags};
+use weavedrive_testgw::items::{
+    BundleItem, Tamper, manifest_item, nested_bundle_item, signed_item, tags,
+};
 use weavedrive_testgw::{GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data};
 
 const EIO: i32 = 5;
@@ -122,7 +124,7 @@ async fn items_of_every_type_nested_or_not_read_back_verified() {
         }
         let meta = drive.metadata(&item.id).await.unwrap();
         assert_eq!(meta.tags, item.tags);
-        let json: serde_json::Value = serde_json::from_slice(&meta.json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&meta.json()).unwrap();
         assert_eq!(json["id"], item.id.to_string());
         assert_eq!(json["bundled_in"], root.to_string());
         assert_eq!(json["data_size"], item.data.len().to_string());
@@ -341,14 +343,7 @@ async fn a_large_item_streams_and_a_full_read_or_preload_checks_its_signature() 
 async fn a_path_manifest_in_a_data_item_is_a_manifest() {
     let mut data = GatewayData::with_seed(TestWallet::fixed(), 4);
     let (file, file_bundled) = item(SignatureType::Ed25519, 1, 100);
-    let manifest = weavedrive_testgw::path_manifest(Some("index.bin"), &[("index.bin", file.id)]);
-    let manifest_item = BundleItem::new(signed_item(
-        SignatureType::Ed25519,
-        None,
-        None,
-        &tags(&[("Content-Type", weavedrive_testgw::MANIFEST_CONTENT_TYPE)]),
-        &manifest,
-    ));
+    let manifest_item = manifest_item(Some("index.bin"), &[("index.bin", file.id)]);
     data.add_bundle(&[file_bundled, manifest_item.clone()], vec![]);
     let gateway = TestGateway::start(data, GatewayOptions::default())
         .await

@@ -193,7 +193,7 @@ impl WeaveFs {
         if let Some(json) = self.headers.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        let json = self.header(id)?.json;
+        let json = self.header(id)?.json();
         self.headers.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

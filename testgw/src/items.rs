@@ -141,6 +141,20 @@ pub fn nested_bundle_item(items: &[BundleItem]) -> BundleItem {
     ))
 }
 
+/// A path manifest (see [`crate::path_manifest`]) as an ed25519-signed data item with the
+/// manifest content type, as bundlers post manifests.
+pub fn manifest_item(index: Option<&str>, paths: &[(&str, TxId)]) -> BundleItem {
+    let tags = tags(&[("Content-Type", crate::MANIFEST_CONTENT_TYPE)]);
+    let manifest = crate::path_manifest(index, paths);
+    BundleItem::new(signed_item(
+        SignatureType::Ed25519,
+        None,
+        None,
+        &tags,
+        &manifest,
+    ))
+}
+
 pub fn bundle_bytes(items: &[BundleItem]) -> Vec<u8> {
     let listed: Vec<(TxId, &[u8])> = items.iter().map(|i| (i.id, &i.bytes[..])).collect();
     weavedrive_cache::arweave::bundle::write(&listed)

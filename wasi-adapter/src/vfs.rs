@@ -229,7 +229,7 @@ impl VirtualFs {
         if let Some(json) = self.json.lock().unwrap().get(id) {
             return Ok(json.clone());
         }
-        let json = self.header(id)?.json;
+        let json = self.header(id)?.json();
         self.json.lock().unwrap().insert(*id, json.clone());
         Ok(json)
     }

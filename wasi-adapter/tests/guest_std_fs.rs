@@ -255,7 +255,11 @@ fn bundled_data_items_read_like_transactions() {
             run(&vfs, &["pread", &path, &at.to_string(), "1000"]),
             format!("sha256 {} 1000", sha256_hex(&bytes[at..at + 1000])),
         );
-        let json = fx.runtime.block_on(vfs.drive().metadata(id)).unwrap().json;
+        let json = fx
+            .runtime
+            .block_on(vfs.drive().metadata(id))
+            .unwrap()
+            .json();
         assert!(String::from_utf8_lossy(&json).contains("\"format\": \"ans104\""));
         assert_eq!(
             run(&vfs, &["hash", &format!("/tx/{id}")]),

@@ -4,10 +4,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
+use std::sync::Arc;
+
 use super::ItemInfo;
+use super::item::ItemRecord;
 use crate::arweave::{Tag, TxId};
 use crate::memory::MemoryStats;
 use crate::store::DiskStats;
+use crate::txmap::TxRecord;
 
 /// One transaction or data item as `stat` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +34,29 @@ pub struct TxInfo {
 }
 
 /// What frontends show for an id, transaction or data item: its size, tags and the JSON of
-/// `/tx/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `/tx/<id>` (built only when asked for: frontends look sizes up far more often).
+#[derive(Clone)]
 pub struct Metadata {
     pub id: TxId,
     pub data_size: u64,
     pub tags: Vec<Tag>,
-    pub json: Bytes,
+    pub(super) source: Source,
+}
+
+#[derive(Clone)]
+pub(super) enum Source {
+    Tx(Arc<TxRecord>),
+    Item(Arc<ItemRecord>),
+}
+
+impl Metadata {
+    /// The JSON of `/tx/<id>`: the transaction's header, or the data item's.
+    pub fn json(&self) -> Bytes {
+        match &self.source {
+            Source::Tx(tx) => header_json(&tx.header).into(),
+            Source::Item(item) => item.json().into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -363,10 +363,10 @@ impl Drive {
         let (mut base, mut len) = (0, root.size());
         let mut parents = Vec::new();
         for _ in 0..MAX_NESTING {
-            let index = self.bundle_index(root, base, len).await.map_err(|e| {
-                let reason = format!("bundle at byte {base} of {}: {e}", root.id());
-                e.into_drive_error(id, reason)
-            })?;
+            let index = self
+                .bundle_index(root, base, len)
+                .await?
+                .map_err(|e| bad(id, format!("bundle at byte {base} of {}: {e}", root.id())))?;
             let entry = match hint {
                 Some(at) => at
                     .checked_sub(base)
@@ -442,26 +442,31 @@ impl Drive {
         ))
     }
 
-    /// The index of the bundle at `base..base + len` of the root's data, from verified bytes.
+    /// The index of the bundle at `base..base + len` of the root's data, from verified
+    /// bytes. The outer error is a failed read; the inner one says what is wrong with it.
     async fn bundle_index(
         &self,
         root: &Arc<TxRecord>,
         base: u64,
         len: u64,
-    ) -> Result<Index, IndexError> {
+    ) -> Result<Result<Index, String>, DriveError> {
         let head = self.read_tx(root, base, 32.min(len)).await?;
-        let head: &[u8; 32] = head[..]
-            .try_into()
-            .map_err(|_| IndexError::Invalid("shorter than its item count".into()))?;
-        let count = Index::count(head).map_err(|e| IndexError::Invalid(e.to_string()))?;
-        let entries_len = Index::len_for(count) - 32;
-        if Index::len_for(count) > len {
-            return Err(IndexError::Invalid(format!(
-                "an index of {count} items does not fit in {len} bytes"
-            )));
-        }
-        let entries = self.read_tx(root, base + 32, entries_len).await?;
-        Index::parse(&entries, count, len).map_err(|e| IndexError::Invalid(e.to_string()))
+        let Ok(head) = <&[u8; 32]>::try_from(&head[..]) else {
+            return Ok(Err("shorter than its item count".into()));
+        };
+        let count = match Index::count(head) {
+            Ok(count) if Index::len_for(count) <= len => count,
+            Ok(count) => {
+                return Ok(Err(format!(
+                    "an index of {count} items does not fit in {len} bytes"
+                )));
+            }
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let entries = self
+            .read_tx(root, base + 32, Index::len_for(count) - 32)
+            .await?;
+        Ok(Index::parse(&entries, count, len).map_err(|e| e.to_string()))
     }
 
     /// Parses the item header at `start` of the root's data (an item of `size` bytes).
@@ -562,36 +567,6 @@ impl ItemDigest {
 
 fn bad(id: &TxId, reason: String) -> DriveError {
     DriveError::BadItem { id: *id, reason }
-}
-
-/// Reading a bundle index fails either on the way (network, cache) or in what it says.
-enum IndexError {
-    Read(DriveError),
-    Invalid(String),
-}
-
-impl From<DriveError> for IndexError {
-    fn from(e: DriveError) -> Self {
-        IndexError::Read(e)
-    }
-}
-
-impl std::fmt::Display for IndexError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IndexError::Read(e) => e.fmt(f),
-            IndexError::Invalid(why) => f.write_str(why),
-        }
-    }
-}
-
-impl IndexError {
-    fn into_drive_error(self, id: &TxId, reason: String) -> DriveError {
-        match self {
-            IndexError::Read(e) => e,
-            IndexError::Invalid(_) => bad(id, reason),
-        }
-    }
 }
 
 fn initial_check(header: &DataItem) -> SignatureCheck {

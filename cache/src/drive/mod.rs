@@ -141,7 +141,7 @@ impl Drive {
     /// Opens a transaction or data item for reading, with sequential read-ahead.
     pub async fn open(&self, id: &TxId) -> Result<FileHandle, DriveError> {
         let span = self.span(id).await?;
-        span.locate(0, 0)?;
+        span.usable()?;
         Ok(FileHandle::new(self.clone(), span))
     }
 
@@ -161,18 +161,18 @@ impl Drive {
     /// Size, tags and `/tx/<id>` JSON of a transaction or data item, as frontends show them.
     pub async fn metadata(&self, id: &TxId) -> Result<Metadata, DriveError> {
         let span = self.span(id).await?;
-        Ok(match &span.item {
+        Ok(match span.item {
             None => Metadata {
                 id: *id,
                 data_size: span.len,
                 tags: span.tx.header.tags.clone(),
-                json: header_json(&span.tx.header).into(),
+                source: info::Source::Tx(span.tx),
             },
             Some(item) => Metadata {
                 id: *id,
                 data_size: item.size,
                 tags: item.tags().to_vec(),
-                json: item.json().into(),
+                source: info::Source::Item(item),
             },
         })
     }
@@ -180,6 +180,10 @@ impl Drive {
     /// What `id` names: a transaction's data, or a data item's (tried when no gateway has a
     /// transaction of that id).
     async fn span(&self, id: &TxId) -> Result<Span, DriveError> {
+        // Known transactions first: frontends ask on every lookup, and this needs no I/O.
+        if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
+            return Ok(Span::whole(tx.clone()));
+        }
         if self.item_on_disk(id) {
             return Ok(Span::of_item(self.item(id).await?));
         }
@@ -272,7 +276,7 @@ impl Drive {
             return Err(DriveError::NeedsDiskCache("preload"));
         }
         let span = self.span(id).await?;
-        span.locate(0, 0)?;
+        span.usable()?;
         if pin {
             self.pin(id).await?;
         }

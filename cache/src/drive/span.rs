@@ -43,12 +43,15 @@ impl Span {
         self.item.as_ref().map_or_else(|| self.tx.id(), |i| i.id)
     }
 
+    /// Fails for an item whose signature turned out not to match its data.
+    pub fn usable(&self) -> Result<(), DriveError> {
+        self.item.as_ref().map_or(Ok(()), |item| item.usable())
+    }
+
     /// `offset..offset + len` of this span, cut at its end, as a range of the transaction's
-    /// data. Fails for an item whose signature turned out not to match its data.
+    /// data. Fails if the span is not [`Self::usable`].
     pub fn locate(&self, offset: u64, len: u64) -> Result<(u64, u64), DriveError> {
-        if let Some(item) = &self.item {
-            item.usable()?;
-        }
+        self.usable()?;
         let offset = offset.min(self.len);
         let len = len.min(self.len - offset);
         Ok((self.start + offset, len))
