@@ -43,8 +43,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests"
 # The arlocal interop test must run, not skip, here.
 export WEAVEDRIVE_REQUIRE_ARLOCAL=1
-# So are the model tests.
+# So are the model tests, and the tests that mount (CI runs as root with /dev/fuse).
 export WEAVEDRIVE_REQUIRE_MODEL=1
+export WEAVEDRIVE_REQUIRE_FUSE=1
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc
 

@@ -6,18 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn is_mounted(path: &Path) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == path.to_str())
-}
+#[path = "common/fuse.rs"]
+mod fuse;
 
-fn can_mount() -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    root && Path::new("/dev/fuse").exists()
-}
+use fuse::{fuse_available as can_mount, is_mounted};
 
 /// Kills the demo and detaches its mount whatever the test did.
 struct Demo {

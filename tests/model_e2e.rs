@@ -9,6 +9,8 @@
 //! Without the model files the tests say so and pass, unless WEAVEDRIVE_REQUIRE_MODEL=1 (set
 //! by scripts/test.sh, which fetches them).
 
+#[path = "common/fuse.rs"]
+mod fuse;
 #[path = "../wasi-adapter/tests/common/probe_build.rs"]
 mod probe_build;
 
@@ -46,9 +48,7 @@ fn model_dir() -> Option<PathBuf> {
 }
 
 fn can_mount() -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    root && Path::new("/dev/fuse").exists()
+    fuse::fuse_available()
 }
 
 /// The model's files as transactions on a local gateway, in FILES order, and the path
