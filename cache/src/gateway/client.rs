@@ -120,6 +120,17 @@ impl GatewayClient {
         &self.config
     }
 
+    /// How many gateways are configured (numbered from 0 in priority order, for
+    /// [`Self::get_checked_on`]).
+    pub fn gateway_count(&self) -> usize {
+        self.gateways.len()
+    }
+
+    /// The gateway's URL as the user gave it, for messages.
+    pub fn gateway_label(&self, gateway: usize) -> &str {
+        &self.gateways[gateway].label
+    }
+
     /// GETs `path` (relative to each gateway's base) until `check` accepts a reply.
     /// `what` names the request in errors. Gateways are tried in priority order (demoted ones
     /// last) in each round; a gateway that answers "not found" or refuses is not asked again.
@@ -131,8 +142,40 @@ impl GatewayClient {
         timeout: Duration,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        self.checked(reqwest::Method::GET, what, path, range, timeout, check)
-            .await
+        self.checked(
+            reqwest::Method::GET,
+            None,
+            what,
+            path,
+            range,
+            timeout,
+            check,
+        )
+        .await
+    }
+
+    /// [`Self::get_checked`] asking only gateway number `gateway` (with the usual retries):
+    /// for answers that must be compared across gateways, or asked of each in turn.
+    pub async fn get_checked_on<T>(
+        &self,
+        gateway: usize,
+        what: &str,
+        path: &str,
+        range: Option<Range<u64>>,
+        timeout: Duration,
+        check: impl FnMut(Reply) -> Result<T, AttemptError>,
+    ) -> Result<T, GatewayError> {
+        let only = Some(gateway);
+        self.checked(
+            reqwest::Method::GET,
+            only,
+            what,
+            path,
+            range,
+            timeout,
+            check,
+        )
+        .await
     }
 
     /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body.
@@ -143,13 +186,23 @@ impl GatewayClient {
         timeout: Duration,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        self.checked(reqwest::Method::HEAD, what, path, None, timeout, check)
-            .await
+        self.checked(
+            reqwest::Method::HEAD,
+            None,
+            what,
+            path,
+            None,
+            timeout,
+            check,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn checked<T>(
         &self,
         method: reqwest::Method,
+        only: Option<usize>,
         what: &str,
         path: &str,
         range: Option<Range<u64>>,
@@ -157,7 +210,10 @@ impl GatewayClient {
         mut check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
         let mut attempts = Vec::new();
-        let mut given_up = vec![false; self.gateways.len()];
+        // Gateways other than `only` count as given up from the start.
+        let mut given_up: Vec<bool> = (0..self.gateways.len())
+            .map(|i| only.is_some_and(|only| only != i))
+            .collect();
         for round in 0..=self.config.retries {
             if round > 0 {
                 tokio::time::sleep(self.backoff(round)).await;
