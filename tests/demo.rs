@@ -2,7 +2,7 @@
 //! `get`'s path, mounts, reads every sample back through the mount, and cleans up.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

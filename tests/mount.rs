@@ -9,11 +9,11 @@ mod fuse;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fuse::{Mounted, detach, fuse_available, is_mounted, wait_with_timeout};
+use fuse::{Mounted, fuse_available, is_mounted, wait_with_timeout};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sha2::{Digest, Sha256};
 use weavedrive_cache::TxId;
