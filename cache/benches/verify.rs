@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for (i, leaf) in &leaves {
                 let chunk = &data[leaf.start as usize..leaf.end as usize];
-                verify_chunk(&tree.root, size as u64, leaf.start, tree.proof(*i), chunk).unwrap();
+                verify_chunk(&tree.root, size as u64, leaf.start, &tree.proof(*i), chunk).unwrap();
             }
         })
     });

@@ -39,6 +39,7 @@ proptest! {
         let leaf = tree.leaves[index];
         let chunk = &bytes[leaf.start as usize..leaf.end as usize];
         let proof = tree.proof(index);
+        let proof = &proof[..];
         let size = size as u64;
         let offset = leaf.start + flip % (leaf.end - leaf.start);
         prop_assert_eq!(verify_chunk(&tree.root, size, offset, proof, chunk), Ok(leaf));
@@ -84,7 +85,7 @@ proptest! {
         prop_assume!(i != j);
         let leaf = tree.leaves[i];
         let chunk = &bytes[leaf.start as usize..leaf.end as usize];
-        prop_assert!(verify_chunk(&tree.root, size as u64, leaf.start, tree.proof(j), chunk).is_err());
+        prop_assert!(verify_chunk(&tree.root, size as u64, leaf.start, &tree.proof(j), chunk).is_err());
     }
 
     #[test]
@@ -123,7 +124,7 @@ fn trees_with_inconsistent_ranges_are_rejected() {
         },
     ]);
     assert!(matches!(
-        verify_path(&tree.root, 200, 150, tree.proof(1)),
+        verify_path(&tree.root, 200, 150, &tree.proof(1)),
         Err(ProofError::LeafBounds { .. })
     ));
     // A branch note beyond the data size.
@@ -140,7 +141,7 @@ fn trees_with_inconsistent_ranges_are_rejected() {
         },
     ]);
     assert!(matches!(
-        verify_path(&tree.root, 200, 10, tree.proof(0)),
+        verify_path(&tree.root, 200, 10, &tree.proof(0)),
         Err(ProofError::NoteOutOfBounds(0))
     ));
     // A single leaf claiming more bytes than the data has.
@@ -150,7 +151,7 @@ fn trees_with_inconsistent_ranges_are_rejected() {
         end: 300,
     }]);
     assert!(matches!(
-        verify_path(&tree.root, 200, 10, tree.proof(0)),
+        verify_path(&tree.root, 200, 10, &tree.proof(0)),
         Err(ProofError::LeafBounds { .. })
     ));
     // A chunk over 256 KiB, even when every note is consistent.
@@ -161,7 +162,7 @@ fn trees_with_inconsistent_ranges_are_rejected() {
         end: big,
     }]);
     assert_eq!(
-        verify_path(&tree.root, big, 0, tree.proof(0)),
+        verify_path(&tree.root, big, 0, &tree.proof(0)),
         Err(ProofError::ChunkTooLarge(big))
     );
 }

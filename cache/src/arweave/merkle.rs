@@ -83,9 +83,7 @@ pub fn leaves_for_data(data: &[u8]) -> Vec<Leaf> {
 }
 
 enum Node {
-    Leaf {
-        index: usize,
-    },
+    Leaf,
     Branch {
         left: usize,
         right: usize,
@@ -93,11 +91,14 @@ enum Node {
     },
 }
 
-/// A built tree: its root and a `data_path` for every leaf.
+/// A built tree: its root, and a `data_path` for any leaf on demand (kept as nodes, not as
+/// paths: a path per leaf would cost about 2 KiB per 256 KiB chunk, 800 MB for 100 GiB).
 pub struct MerkleTree {
     pub root: Hash,
     pub leaves: Vec<Leaf>,
-    proofs: Vec<Vec<u8>>,
+    /// (id, max offset, last leaf under it, node).
+    arena: Vec<(Hash, u64, usize, Node)>,
+    root_index: usize,
 }
 
 impl MerkleTree {
@@ -105,11 +106,13 @@ impl MerkleTree {
     /// promoting an odd last node unchanged. `leaves` must be non-empty and contiguous.
     pub fn build(leaves: Vec<Leaf>) -> Self {
         assert!(!leaves.is_empty(), "a Merkle tree needs at least one leaf");
-        // Arena of nodes: (id, max offset, node).
-        let mut arena: Vec<(Hash, u64, Node)> = leaves
+        let mut arena: Vec<(Hash, u64, usize, Node)> = leaves
             .iter()
             .enumerate()
-            .map(|(index, l)| (leaf_id(&l.data_hash, l.end), l.end, Node::Leaf { index }))
+            .map(|(index, l)| {
+                let id = leaf_id(&l.data_hash, l.end);
+                (id, l.end, index, Node::Leaf)
+            })
             .collect();
         let mut level: Vec<usize> = (0..arena.len()).collect();
         while level.len() > 1 {
@@ -119,8 +122,8 @@ impl MerkleTree {
                     [left, right] => {
                         let note = arena[left].1;
                         let id = branch_id(&arena[left].0, &arena[right].0, note);
-                        let max = arena[right].1;
-                        arena.push((id, max, Node::Branch { left, right, note }));
+                        let (max, last) = (arena[right].1, arena[right].2);
+                        arena.push((id, max, last, Node::Branch { left, right, note }));
                         next.push(arena.len() - 1);
                     }
                     [single] => next.push(single),
@@ -130,34 +133,11 @@ impl MerkleTree {
             level = next;
         }
         let root_index = level[0];
-        let mut proofs = vec![Vec::new(); leaves.len()];
-        let mut stack = vec![(root_index, Vec::new())];
-        while let Some((node, prefix)) = stack.pop() {
-            match arena[node].2 {
-                Node::Leaf { index } => {
-                    let mut path = prefix;
-                    path.extend_from_slice(&leaves[index].data_hash);
-                    path.extend_from_slice(&note(leaves[index].end));
-                    proofs[index] = path;
-                }
-                Node::Branch {
-                    left,
-                    right,
-                    note: n,
-                } => {
-                    let mut path = prefix;
-                    path.extend_from_slice(&arena[left].0);
-                    path.extend_from_slice(&arena[right].0);
-                    path.extend_from_slice(&note(n));
-                    stack.push((left, path.clone()));
-                    stack.push((right, path));
-                }
-            }
-        }
         MerkleTree {
             root: arena[root_index].0,
             leaves,
-            proofs,
+            arena,
+            root_index,
         }
     }
 
@@ -165,9 +145,35 @@ impl MerkleTree {
         Self::build(leaves_for_data(data))
     }
 
-    /// The `data_path` of leaf `index`.
-    pub fn proof(&self, index: usize) -> &[u8] {
-        &self.proofs[index]
+    /// The `data_path` of leaf `index`, root to leaf (by leaf number: a trailing zero-length
+    /// leaf ends where the last data leaf does).
+    pub fn proof(&self, index: usize) -> Vec<u8> {
+        let leaf = &self.leaves[index];
+        let mut path = Vec::new();
+        let mut node = self.root_index;
+        loop {
+            match self.arena[node].3 {
+                Node::Leaf => {
+                    path.extend_from_slice(&leaf.data_hash);
+                    path.extend_from_slice(&note(leaf.end));
+                    return path;
+                }
+                Node::Branch {
+                    left,
+                    right,
+                    note: n,
+                } => {
+                    path.extend_from_slice(&self.arena[left].0);
+                    path.extend_from_slice(&self.arena[right].0);
+                    path.extend_from_slice(&note(n));
+                    node = if index <= self.arena[left].2 {
+                        left
+                    } else {
+                        right
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -325,14 +331,14 @@ mod tests {
             {
                 let chunk = &data[leaf.start as usize..leaf.end as usize];
                 for offset in [leaf.start, (leaf.start + leaf.end) / 2, leaf.end - 1] {
-                    let got = verify_chunk(&tree.root, size as u64, offset, tree.proof(i), chunk)
+                    let got = verify_chunk(&tree.root, size as u64, offset, &tree.proof(i), chunk)
                         .unwrap_or_else(|e| panic!("size {size} leaf {i} offset {offset}: {e}"));
                     assert_eq!(got, *leaf);
                 }
                 // The same proof must not vouch for offsets outside its chunk.
                 if leaf.end < size as u64 {
                     assert!(
-                        verify_chunk(&tree.root, size as u64, leaf.end, tree.proof(i), chunk)
+                        verify_chunk(&tree.root, size as u64, leaf.end, &tree.proof(i), chunk)
                             .is_err()
                     );
                 }
