@@ -35,9 +35,107 @@ pub fn data_chunk_ranges(size: u64) -> Vec<Range<u64>> {
     ranges
 }
 
+/// The standard layout of `size` bytes computed rather than listed: the ranges of
+/// [`data_chunk_ranges`] without a vector, so a signed header claiming 2^62 bytes costs nothing
+/// to describe and any chunk is found in constant time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLayout {
+    size: u64,
+}
+
+impl ChunkLayout {
+    pub fn new(size: u64) -> Self {
+        ChunkLayout { size }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Chunks that carry data (no zero-length leaf).
+    pub fn count(&self) -> u64 {
+        self.size.div_ceil(MAX_CHUNK_SIZE)
+    }
+
+    /// Where the last full piece and the remainder were split evenly instead (a remainder
+    /// under 32 KiB): the first chunk of the split pair, and where the second starts.
+    fn split(&self) -> Option<(u64, u64)> {
+        let (full, rest) = (self.size / MAX_CHUNK_SIZE, self.size % MAX_CHUNK_SIZE);
+        if full == 0 || rest == 0 || rest >= MIN_CHUNK_SIZE {
+            return None;
+        }
+        let first = full - 1;
+        let boundary = first * MAX_CHUNK_SIZE + (MAX_CHUNK_SIZE + rest).div_ceil(2);
+        Some((first, boundary))
+    }
+
+    /// The byte range of chunk `index` (which must be below [`Self::count`]).
+    pub fn range(&self, index: u64) -> Range<u64> {
+        debug_assert!(index < self.count(), "chunk {index} of {}", self.count());
+        let start = index * MAX_CHUNK_SIZE;
+        match self.split() {
+            Some((first, boundary)) if index == first => start..boundary,
+            Some((first, boundary)) if index == first + 1 => boundary..self.size,
+            _ => start..(start + MAX_CHUNK_SIZE).min(self.size),
+        }
+    }
+
+    /// The chunk holding byte `offset` (which must be below the size).
+    pub fn index_of(&self, offset: u64) -> u64 {
+        debug_assert!(offset < self.size, "byte {offset} of {}", self.size);
+        match self.split() {
+            Some((first, boundary)) if offset >= first * MAX_CHUNK_SIZE => {
+                if offset < boundary {
+                    first
+                } else {
+                    first + 1
+                }
+            }
+            _ => offset / MAX_CHUNK_SIZE,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_computed_layout_equals_the_listed_one() {
+        const K: u64 = 1024;
+        let sizes = (0..3_000_000u64)
+            .step_by(7919)
+            .chain([
+                1,
+                32 * K - 1,
+                256 * K,
+                256 * K + 1,
+                288 * K - 1,
+                288 * K,
+                512 * K + 100,
+            ])
+            .chain((1..6).flat_map(|n| [n * 256 * K - 1, n * 256 * K, n * 256 * K + 1]));
+        for size in sizes {
+            let layout = ChunkLayout::new(size);
+            let listed = data_chunk_ranges(size);
+            assert_eq!(layout.count(), listed.len() as u64, "size {size}");
+            for (i, r) in listed.iter().enumerate() {
+                assert_eq!(layout.range(i as u64), *r, "size {size} chunk {i}");
+                for at in [r.start, r.end - 1, (r.start + r.end) / 2] {
+                    assert_eq!(layout.index_of(at), i as u64, "size {size} byte {at}");
+                }
+            }
+        }
+        // Huge sizes cost nothing and stay exact at the end.
+        let huge = ChunkLayout::new(1 << 62);
+        assert_eq!(huge.count(), 1 << 44);
+        assert_eq!(huge.range((1 << 44) - 1), (1 << 62) - 256 * K..1 << 62);
+        assert_eq!(huge.index_of((1 << 62) - 1), (1 << 44) - 1);
+        let odd = ChunkLayout::new((1 << 40) + 5);
+        assert_eq!(odd.count(), (1 << 22) + 1);
+        assert_eq!(odd.index_of((1 << 40) + 4), 1 << 22);
+        assert_eq!(odd.range(1 << 22).end, (1 << 40) + 5);
+    }
 
     #[test]
     fn layouts_cover_the_data_exactly() {
