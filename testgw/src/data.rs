@@ -110,6 +110,16 @@ impl GatewayData {
     /// Signs a format-2 transaction for `data` and appends it to the weave.
     pub fn add_tx(&mut self, data: Bytes, tags: Vec<(String, String)>) -> TxId {
         let tree = build_tree(&data);
+        self.add_tx_with_tree(data, tree, tags)
+    }
+
+    /// [`Self::add_tx`] with the data's Merkle tree already built.
+    pub(crate) fn add_tx_with_tree(
+        &mut self,
+        data: Bytes,
+        tree: MerkleTree,
+        tags: Vec<(String, String)>,
+    ) -> TxId {
         let mut header = TxHeader {
             format: 2,
             id: TxId([0; 32]),
@@ -218,6 +228,11 @@ impl GatewayData {
     /// A bundled data item the gateway knows.
     pub fn item(&self, id: &TxId) -> Option<&ItemPlace> {
         self.items.get(id)
+    }
+
+    /// Makes the gateway forget where item `id` is (see `hostile.rs`).
+    pub(crate) fn forget_item(&mut self, id: &TxId) {
+        self.items.remove(id);
     }
 
     /// Makes the gateway report a false offset for item `id` (a lying or confused gateway).

@@ -68,6 +68,9 @@ pub enum Fault {
     /// `302 Found` to the same path on `localhost:PORT`: another host than the 127.0.0.1 the
     /// client was given (a gateway luring clients elsewhere).
     RedirectToPort(u16),
+    /// `/tx/{id}/offset` with the right size but the place of another transaction at least
+    /// as large: every chunk asked for there is another transaction's, and fails its proof.
+    WrongOffset,
 }
 
 /// Every way a gateway can lie (as opposed to fail): each must be an error for the reader,
@@ -208,6 +211,7 @@ fn applies(fault: Fault, req: RequestInfo) -> bool {
             req.ok && req.has_body && req.endpoint == Endpoint::Chunk
         }
         Fault::WrongHeader => req.ok && req.has_body && req.endpoint == Endpoint::TxHeader,
+        Fault::WrongOffset => req.ok && req.has_body && req.endpoint == Endpoint::Offset,
     }
 }
 

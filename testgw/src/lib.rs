@@ -17,6 +17,7 @@ mod body;
 mod conn;
 mod data;
 mod faults;
+mod hostile;
 pub mod items;
 mod manifest;
 mod routes;

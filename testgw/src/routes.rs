@@ -152,8 +152,12 @@ pub(crate) fn render(
             .block_json(*height)
             .map_or_else(not_found, |json| Reply::json(&json)),
         Route::TxOffset(id) => tx(id).map_or_else(not_found, |t| {
+            let offset = match fault {
+                Some(Fault::WrongOffset) => data.decoy_end_offset(t),
+                _ => t.end_offset,
+            };
             Reply::json(&serde_json::json!({
-                "offset": t.end_offset.to_string(),
+                "offset": offset.to_string(),
                 "size": t.size().to_string(),
             }))
         }),

@@ -313,7 +313,8 @@ async fn respond(
             fault @ (Fault::CorruptChunk
             | Fault::ForgeProof
             | Fault::WrongHeader
-            | Fault::ShortChunk),
+            | Fault::ShortChunk
+            | Fault::WrongOffset),
         ) => reply = render(Some(fault)),
     }
 
