@@ -19,6 +19,12 @@ pub struct CacheArgs {
     /// Memory cache budget.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, global = true)]
     pub memory_cache: u64,
+    /// Serve data items before their own signature is checked over all their data, and
+    /// items whose signature type this build cannot check, on the word of whoever signed the
+    /// bundle holding them (any gateway can sign a bundle). Off by default: an item's first
+    /// read then waits for its signature check.
+    #[arg(long, global = true)]
+    pub trust_bundle_signer: bool,
 }
 
 impl CacheArgs {
@@ -41,6 +47,7 @@ impl CacheArgs {
             disk_budget: self.disk_cache,
             memory_budget: self.memory_cache,
             preload_concurrency: gateway.concurrency,
+            trust_bundle_signer: self.trust_bundle_signer,
             ..DriveConfig::default()
         }
     }

@@ -158,7 +158,8 @@ fn get_and_stat_of_bundled_items() {
     let error = fx.get_to_file(&fx.forged_small.to_string()).unwrap_err();
     assert!(error.contains("signature does not match"), "{error}");
 
-    // stat: a small item was checked whole; a large one is pending until preload.
+    // stat: a small item was checked whole when resolved; a large one is pending until it
+    // is first read or preloaded, and its tags are withheld until then.
     let text = fx.ok(&["stat", &fx.small.0.to_string()]);
     assert!(
         text.contains("ANS-104 data item, signature type 2"),
@@ -175,9 +176,15 @@ fn get_and_stat_of_bundled_items() {
     assert_eq!(json["item"]["parents"].as_array().unwrap().len(), 1);
     assert_eq!(json["item"]["signature"], "verified");
     let json = fx.stat_json(&fx.large.0);
-    assert_eq!(json["item"]["verification"], "chunks-through-bundle");
+    assert_eq!(json["item"]["verification"], "whole-item");
     assert_eq!(json["item"]["signature"], "pending");
+    assert_eq!(json["tags"], serde_json::json!([]));
     assert_eq!(json["size"], WHOLE_ITEM_MAX + 1);
+    let text = fx.ok(&["stat", &fx.large.0.to_string()]);
+    assert!(
+        text.contains("not shown until the item's signature is checked"),
+        "{text}"
+    );
 
     fx.ok(&["preload", "-q", &fx.large.0.to_string()]);
     let json = fx.stat_json(&fx.large.0);
@@ -187,8 +194,13 @@ fn get_and_stat_of_bundled_items() {
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("signature does not match"), "{error}");
-    assert_eq!(
-        fx.stat_json(&fx.forged_large)["item"]["signature"],
-        "failed"
+    // From then on the item is refused at once: the only gateway places it in the bundle
+    // known to forge it.
+    let output = fx.run(&["stat", &fx.forged_large.to_string()]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains("does not match the item's signature"),
+        "{error}"
     );
 }

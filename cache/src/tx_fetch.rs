@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use crate::arweave::chunking::data_chunk_ranges;
+use crate::arweave::chunking::ChunkLayout;
 use crate::arweave::{TxHeader, TxId};
 use crate::gateway::{GatewayClient, GatewayError, TxLocation, VerifiedChunk};
 
@@ -25,7 +25,7 @@ impl VerifiedTx {
     pub async fn open(client: &GatewayClient, id: &TxId) -> Result<Self, GatewayError> {
         let header = client.tx_header(id).await?;
         let location = if header.format == 2 && header.data_size > 0 {
-            Some(client.tx_location(&header).await?)
+            Some(client.tx_location(&header, None).await?)
         } else {
             None
         };
@@ -44,7 +44,8 @@ impl VerifiedTx {
     pub fn stream(&self, client: Arc<GatewayClient>, window: usize) -> DataStream {
         let source = match self.location {
             Some(location) => Source::Chunks {
-                planned: data_chunk_ranges(location.data_size).into(),
+                layout: ChunkLayout::new(location.data_size),
+                next_chunk: 0,
                 location,
                 in_flight: VecDeque::new(),
                 sequential: false,
@@ -79,7 +80,9 @@ type ChunkTask = JoinHandle<Result<VerifiedChunk, GatewayError>>;
 enum Source {
     Chunks {
         location: TxLocation,
-        planned: VecDeque<Range<u64>>,
+        /// The chunks to ask for, computed as they are needed (a header may claim any size).
+        layout: ChunkLayout,
+        next_chunk: u64,
         in_flight: VecDeque<(Range<u64>, ChunkTask)>,
         /// Set when the data turned out not to follow standard chunking: then each chunk's
         /// proof tells where the next one starts, so we walk one at a time.
@@ -115,7 +118,8 @@ impl DataStream {
     async fn next_chunk(&mut self) -> Result<Bytes, GatewayError> {
         let Source::Chunks {
             location,
-            planned,
+            layout,
+            next_chunk,
             in_flight,
             sequential,
         } = &mut self.source
@@ -127,9 +131,9 @@ impl DataStream {
             let skip = (self.position - chunk.leaf.start) as usize;
             return Ok(chunk.bytes.slice(skip..));
         }
-        while in_flight.len() < self.window
-            && let Some(range) = planned.pop_front()
-        {
+        while in_flight.len() < self.window && *next_chunk < layout.count() {
+            let range = layout.range(*next_chunk);
+            *next_chunk += 1;
             let client = self.client.clone();
             let loc = *location;
             let start = range.start;
@@ -150,7 +154,7 @@ impl DataStream {
             for (_, task) in in_flight.drain(..) {
                 task.abort();
             }
-            planned.clear();
+            *next_chunk = layout.count();
             *sequential = true;
         }
         let skip = (self.position - chunk.leaf.start) as usize;

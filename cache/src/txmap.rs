@@ -11,40 +11,82 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use lru::LruCache;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::arweave::chunking::data_chunk_ranges;
+use crate::arweave::chunking::ChunkLayout;
 use crate::arweave::{Hash, TxHeader, TxId};
 use crate::gateway::TxLocation;
 
 const MAGIC: &[u8; 8] = b"WDMAP001";
 const HEADER_LEN: u64 = 64;
 const RECORD_LEN: u64 = 48;
+/// Transactions of up to this many chunks (16 GiB) keep every chunk's hash in memory (2 MiB at
+/// most), read from `map.bin` in one go. Larger ones keep the hashes this process proved or
+/// looked up, up to [`SPARSE_HASHES`], and read the rest from `map.bin` record by record: a
+/// signed header may claim any size, and nothing here may cost memory in proportion to it.
+const DENSE_MAX_CHUNKS: u64 = 1 << 16;
+const SPARSE_HASHES: usize = 1 << 16;
 
 /// What the cache knows about one transaction.
 pub struct TxRecord {
     pub header: TxHeader,
-    pub location: Option<TxLocation>,
-    /// Standard-layout chunk ranges of the data (empty for format 1 and empty data).
-    pub ranges: Vec<Range<u64>>,
-    hashes: Mutex<Vec<Option<Hash>>>,
+    /// Where the data sits in the weave: the `/offset` answer that proved a chunk. A later
+    /// answer replaces it when every gateway fails the proofs at the old place (see
+    /// [`Self::relocate`]).
+    location: Mutex<Option<TxLocation>>,
+    /// Standard-layout chunks of the data (none for format 1 and empty data).
+    layout: ChunkLayout,
+    hashes: Mutex<Hashes>,
     map: Option<File>,
+}
+
+/// Proven chunk hashes held in memory.
+enum Hashes {
+    Dense(Vec<Option<Hash>>),
+    Sparse(LruCache<usize, Hash>),
+}
+
+impl Hashes {
+    fn new(chunks: u64) -> Hashes {
+        if chunks <= DENSE_MAX_CHUNKS {
+            Hashes::Dense(vec![None; chunks as usize])
+        } else {
+            Hashes::Sparse(LruCache::new(NonZeroUsize::new(SPARSE_HASHES).unwrap()))
+        }
+    }
+
+    fn get(&mut self, index: usize) -> Option<Hash> {
+        match self {
+            Hashes::Dense(all) => all[index],
+            Hashes::Sparse(some) => some.get(&index).copied(),
+        }
+    }
+
+    /// Returns whether it was new.
+    fn set(&mut self, index: usize, hash: Hash) -> bool {
+        match self {
+            Hashes::Dense(all) => all[index].replace(hash) != Some(hash),
+            Hashes::Sparse(some) => some.put(index, hash) != Some(hash),
+        }
+    }
 }
 
 impl TxRecord {
     /// A record kept only in memory (no disk cache).
     pub fn in_memory(header: TxHeader, location: Option<TxLocation>) -> Self {
-        let ranges = chunk_ranges(&location);
+        let layout = layout_of(&location);
         TxRecord {
-            hashes: Mutex::new(vec![None; ranges.len()]),
+            hashes: Mutex::new(Hashes::new(layout.count())),
             header,
-            location,
-            ranges,
+            location: Mutex::new(location),
+            layout,
             map: None,
         }
     }
@@ -57,37 +99,65 @@ impl TxRecord {
         self.header.data_size
     }
 
+    /// Where the data sits in the weave; `None` for format 1 and empty data.
+    pub fn location(&self) -> Option<TxLocation> {
+        *self.location.lock().unwrap()
+    }
+
+    /// Whether the data is read by chunk (format 2 with data).
+    pub fn is_chunked(&self) -> bool {
+        self.layout.count() > 0
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.layout.count() as usize
+    }
+
+    pub fn chunk_range(&self, index: usize) -> Range<u64> {
+        self.layout.range(index as u64)
+    }
+
     pub fn chunk_len(&self, index: usize) -> usize {
-        let r = &self.ranges[index];
+        let r = self.chunk_range(index);
         (r.end - r.start) as usize
     }
 
     /// Index of the chunk holding byte `offset` (which must be below the size).
     pub fn chunk_index(&self, offset: u64) -> usize {
-        self.ranges.partition_point(|r| r.end <= offset)
+        self.layout.index_of(offset) as usize
     }
 
     pub fn known_hash(&self, index: usize) -> Option<Hash> {
-        self.hashes.lock().unwrap()[index]
+        let sparse = {
+            let mut hashes = self.hashes.lock().unwrap();
+            if let Some(hash) = hashes.get(index) {
+                return Some(hash);
+            }
+            matches!(*hashes, Hashes::Sparse(_))
+        };
+        // Large transactions: what an earlier run proved is on disk, one record per chunk.
+        let hash = read_record(self.map.as_ref().filter(|_| sparse)?, index)?;
+        self.hashes.lock().unwrap().set(index, hash);
+        Some(hash)
     }
 
+    /// Every proven hash (for pins): from memory, and from `map.bin` for large transactions.
     pub fn known_hashes(&self) -> Vec<Hash> {
-        self.hashes
-            .lock()
-            .unwrap()
-            .iter()
-            .flatten()
-            .copied()
-            .collect()
+        if let Some(map) = &self.map
+            && matches!(*self.hashes.lock().unwrap(), Hashes::Sparse(_))
+        {
+            return read_all_records(map, self.chunk_count());
+        }
+        match &*self.hashes.lock().unwrap() {
+            Hashes::Dense(all) => all.iter().flatten().copied().collect(),
+            Hashes::Sparse(some) => some.iter().map(|(_, h)| *h).collect(),
+        }
     }
 
     /// Remembers the proven hash of chunk `index` for this process only (e.g. when the
     /// block could not be written to disk). Returns whether it was new.
     pub fn record_hash_in_memory(&self, index: usize, hash: Hash) -> bool {
-        let mut hashes = self.hashes.lock().unwrap();
-        let new = hashes[index] != Some(hash);
-        hashes[index] = Some(hash);
-        new
+        self.hashes.lock().unwrap().set(index, hash)
     }
 
     /// Remembers the proven hash of chunk `index`, on disk too when there is a disk cache.
@@ -96,20 +166,34 @@ impl TxRecord {
             return Ok(());
         }
         if let Some(map) = &self.map {
-            map.write_all_at(&encode_record(index, &hash), record_offset(index))?;
+            map.write_all_at(&encode_record(index, &hash), record_offset(index as u64))?;
+        }
+        Ok(())
+    }
+
+    /// Moves the data to `end_offset` in the weave (a new `/offset` answer under which a chunk
+    /// proved where the old one failed everywhere), on disk too. Known hashes stay: they are
+    /// of the data, wherever it sits.
+    pub fn relocate(&self, end_offset: u64) -> io::Result<()> {
+        let mut location = self.location.lock().unwrap();
+        let Some(current) = location.as_mut() else {
+            return Ok(());
+        };
+        current.end_offset = end_offset;
+        if let Some(map) = &self.map {
+            let header = map_header(self.size(), end_offset, self.layout.count());
+            map.write_all_at(&header, 0)?;
         }
         Ok(())
     }
 }
 
-fn chunk_ranges(location: &Option<TxLocation>) -> Vec<Range<u64>> {
-    location
-        .map(|l| data_chunk_ranges(l.data_size))
-        .unwrap_or_default()
+fn layout_of(location: &Option<TxLocation>) -> ChunkLayout {
+    ChunkLayout::new(location.map_or(0, |l| l.data_size))
 }
 
-fn record_offset(index: usize) -> u64 {
-    HEADER_LEN + index as u64 * RECORD_LEN
+fn record_offset(index: u64) -> u64 {
+    HEADER_LEN + index * RECORD_LEN
 }
 
 fn record_checksum(index: usize, hash: &Hash) -> u64 {
@@ -130,6 +214,38 @@ fn decode_record(index: usize, record: &[u8]) -> Option<Hash> {
     let hash: Hash = record[..32].try_into().ok()?;
     let sum = u64::from_le_bytes(record[32..40].try_into().ok()?);
     (sum == record_checksum(index, &hash) && record.iter().any(|&b| b != 0)).then_some(hash)
+}
+
+/// One record from `map.bin`; an unreadable or torn one is simply unknown.
+fn read_record(map: &File, index: usize) -> Option<Hash> {
+    let mut record = [0u8; RECORD_LEN as usize];
+    map.read_exact_at(&mut record, record_offset(index as u64))
+        .ok()?;
+    decode_record(index, &record)
+}
+
+/// Every valid record of `map.bin`, read a megabyte at a time.
+fn read_all_records(map: &File, chunks: usize) -> Vec<Hash> {
+    const PER_READ: usize = (1 << 20) / RECORD_LEN as usize;
+    let mut hashes = Vec::new();
+    let mut buf = vec![0u8; PER_READ * RECORD_LEN as usize];
+    for first in (0..chunks).step_by(PER_READ) {
+        let n = PER_READ.min(chunks - first);
+        let bytes = &mut buf[..n * RECORD_LEN as usize];
+        if map
+            .read_exact_at(bytes, record_offset(first as u64))
+            .is_err()
+        {
+            break;
+        }
+        let records = bytes.chunks_exact(RECORD_LEN as usize);
+        hashes.extend(
+            records
+                .enumerate()
+                .filter_map(|(i, r)| decode_record(first + i, r)),
+        );
+    }
+    hashes
 }
 
 fn map_header(data_size: u64, end_offset: u64, chunks: u64) -> [u8; HEADER_LEN as usize] {
@@ -194,8 +310,9 @@ impl TxMapStore {
         let dir = self.tx_dir(&id);
         std::fs::create_dir_all(&dir)?;
         if let Some(loc) = &location {
-            let chunks = data_chunk_ranges(loc.data_size).len();
-            let map_header = map_header(loc.data_size, loc.end_offset, chunks as u64);
+            let chunks = ChunkLayout::new(loc.data_size).count();
+            let map_header = map_header(loc.data_size, loc.end_offset, chunks);
+            // A sparse file: records take disk space as chunks are proven.
             create_no_replace(&self.tmp_dir, &dir.join("map.bin"), |file| {
                 file.write_all_at(&map_header, 0)?;
                 file.set_len(record_offset(chunks))
@@ -232,6 +349,7 @@ impl TxMapStore {
 }
 
 /// Reads `map.bin` for a verified header; `None` when absent or not matching the header.
+/// Only small maps are read whole; large ones are read by record when a chunk is wanted.
 fn read_map(dir: &Path, header: TxHeader) -> io::Result<Option<TxRecord>> {
     let path = dir.join("map.bin");
     let map = match OpenOptions::new().read(true).write(true).open(&path) {
@@ -239,21 +357,24 @@ fn read_map(dir: &Path, header: TxHeader) -> io::Result<Option<TxRecord>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let bytes = std::fs::read(&path)?;
-    let chunks = data_chunk_ranges(header.data_size).len();
-    if bytes.len() as u64 != record_offset(chunks) || bytes.len() < HEADER_LEN as usize {
+    let layout = ChunkLayout::new(header.data_size);
+    let chunks = layout.count();
+    let mut head = [0u8; HEADER_LEN as usize];
+    if map.metadata()?.len() != record_offset(chunks) || map.read_exact_at(&mut head, 0).is_err() {
         return Ok(None);
     }
-    let end_offset = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
-    if bytes[..HEADER_LEN as usize] != map_header(header.data_size, end_offset, chunks as u64) {
+    let end_offset = u64::from_le_bytes(head[16..24].try_into().unwrap());
+    if head != map_header(header.data_size, end_offset, chunks) {
         return Ok(None);
     }
-    let hashes = (0..chunks)
-        .map(|i| {
-            let at = record_offset(i) as usize;
-            decode_record(i, &bytes[at..at + RECORD_LEN as usize])
-        })
-        .collect();
+    let mut hashes = Hashes::new(chunks);
+    if let Hashes::Dense(all) = &mut hashes {
+        let mut records = vec![0u8; (chunks * RECORD_LEN) as usize];
+        map.read_exact_at(&mut records, HEADER_LEN)?;
+        for (i, record) in records.chunks_exact(RECORD_LEN as usize).enumerate() {
+            all[i] = decode_record(i, record);
+        }
+    }
     let location = TxLocation {
         id: header.id,
         data_root: header.data_root.expect("format 2 with data has a root"),
@@ -261,10 +382,10 @@ fn read_map(dir: &Path, header: TxHeader) -> io::Result<Option<TxRecord>> {
         end_offset,
     };
     Ok(Some(TxRecord {
-        ranges: chunk_ranges(&Some(location)),
+        layout,
         hashes: Mutex::new(hashes),
         header,
-        location: Some(location),
+        location: Mutex::new(Some(location)),
         map: Some(map),
     }))
 }

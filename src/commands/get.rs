@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 use weavedrive_cache::drive::SignatureCheck;
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
@@ -94,10 +95,9 @@ pub async fn run(
     let tx = match VerifiedTx::open(&client, &id).await {
         Ok(tx) => tx,
         Err(e) if e.is_not_found() => {
-            let handle = drive.open(&id).await?;
-            get_item(&handle, output.as_deref()).await?;
+            let size = get_item(&drive, &id, output.as_deref(), quiet).await?;
             if !quiet {
-                report(&target, id, handle.size(), started);
+                report(&target, id, size, started);
                 let info = drive.stat(&id).await?;
                 if let Some(SignatureCheck::Unsupported(kind)) = info.item.map(|i| i.signature) {
                     eprintln!(
@@ -141,18 +141,60 @@ fn report(target: &Target, id: TxId, size: u64, started: Instant) {
     );
 }
 
-/// A data item through the Drive, read in order so that the item's signature is checked
-/// by the time the last bytes are returned (the read that completes a forged item fails).
-async fn get_item(handle: &FileHandle, output: Option<&Path>) -> anyhow::Result<()> {
-    match output {
-        Some(path) if path != Path::new("-") => {
-            let temp = temp_beside(path)?;
-            let file = tokio::fs::File::from_std(temp.as_file().try_clone()?);
-            let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
-            copy_item(handle, &mut writer).await?;
-            persist(temp, path)
+/// A data item through the Drive: read in order, with progress, into a temporary file while
+/// its own signature is checked over all of it. Nothing reaches the output (file or stdout)
+/// unless the signature matches: the bundle that holds an item vouches for nothing, as
+/// whoever signed it (a gateway can) may have put a copied header in front of other data.
+async fn get_item(
+    drive: &Drive,
+    id: &TxId,
+    output: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<u64> {
+    let size = drive.size(id).await?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        // Drawn only when stderr is a terminal.
+        ProgressBar::new(size).with_style(
+            ProgressStyle::with_template(
+                "{prefix} verifying [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )?
+            .progress_chars("=> "),
+        )
+    };
+    bar.set_prefix(format!("{}…", &id.to_string()[..8]));
+    let progress = |done, _| bar.set_position(done);
+    let stopped = || format!("{id}: not written (its bytes must all be verified first)");
+    let to_file = output.filter(|path| *path != Path::new("-"));
+    let staged = match to_file {
+        Some(path) => Staged::Beside(temp_beside(path)?),
+        None => Staged::Anonymous(tempfile::tempfile().context("creating a temporary file")?),
+    };
+    let file = tokio::fs::File::from_std(staged.file().try_clone()?);
+    let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let checked = drive.read_item_checked(id, &mut writer, progress).await;
+    bar.finish_and_clear();
+    checked.with_context(stopped)?;
+    match (staged, to_file) {
+        (Staged::Beside(temp), Some(path)) => persist(temp, path)?,
+        (staged, _) => copy_to_stdout(staged.file().try_clone()?)?,
+    }
+    Ok(size)
+}
+
+/// Where `get` holds an item's bytes until its signature is checked.
+enum Staged {
+    Beside(tempfile::NamedTempFile),
+    Anonymous(std::fs::File),
+}
+
+impl Staged {
+    fn file(&self) -> &std::fs::File {
+        match self {
+            Staged::Beside(temp) => temp.as_file(),
+            Staged::Anonymous(file) => file,
         }
-        _ => copy_item(handle, tokio::io::stdout()).await,
     }
 }
 

@@ -25,7 +25,12 @@ pub async fn run(drive: &Drive, id: &TxId, json: bool) -> anyhow::Result<()> {
         format_size(info.bytes_cached),
         if info.pinned { " (pinned)" } else { "" }
     );
-    if info.tags.is_empty() {
+    let tags_withheld = info.item.as_ref().is_some_and(|i| {
+        i.mode == VerificationMode::WholeItem && i.signature == SignatureCheck::Pending
+    });
+    if tags_withheld {
+        println!("tags:    (not shown until the item's signature is checked: read or preload it)");
+    } else if info.tags.is_empty() {
         println!("tags:    (none)");
     } else {
         println!("tags:");
@@ -52,10 +57,11 @@ fn print_item(item: &ItemInfo) {
     );
     let mode = match item.mode {
         VerificationMode::WholeItem => {
-            "whole item: its signature was checked over all its data before it was served"
+            "whole item: its signature is checked over all its data before any byte is served"
         }
         VerificationMode::ChunksThroughBundle => {
-            "by chunk, against the root transaction's data_root, as they are read"
+            "by chunk, against the root transaction's data_root, as they are read: trusting \
+             whoever signed the bundle (--trust-bundle-signer)"
         }
     };
     println!("verify:  {mode}");
@@ -66,11 +72,11 @@ fn signature_text(check: SignatureCheck) -> String {
     match check {
         SignatureCheck::Verified => "verified over all the data".into(),
         SignatureCheck::Pending => {
-            "not checked yet: checked once all the data has been read (preload does it)".into()
+            "not checked yet: the first read (or preload) checks it over all the data".into()
         }
         SignatureCheck::Unsupported(kind) => format!(
-            "not checked: type {} ({kind:?}) signatures are parsed but not verified by this \
-             build; the bytes are verified against the bundle",
+            "not checked: type {} ({kind:?}) signatures are not verified by this build; served \
+             only because the bundle's signer is trusted (--trust-bundle-signer)",
             kind as u16
         ),
         SignatureCheck::Failed => {

@@ -34,6 +34,18 @@ pub enum DriveError {
     /// gateway said, or its signature does not match its data.
     #[error("data item {id}: {reason}")]
     BadItem { id: TxId, reason: String },
+    /// A data item signed with a type this build cannot check: only the bundle's signer
+    /// would vouch for its bytes, so it is refused unless that signer is trusted.
+    #[error(
+        "data item {id} is signed with signature type {} ({kind:?}), which this build cannot \
+         verify; refused (trusting whoever signed its bundle would serve it: \
+         --trust-bundle-signer)",
+        *.kind as u16
+    )]
+    UnverifiableItem {
+        id: TxId,
+        kind: crate::arweave::ans104::SignatureType,
+    },
     #[error("{0} needs a disk cache (--cache-dir)")]
     NeedsDiskCache(&'static str),
     #[error("blocking reads need a Drive created inside a tokio runtime")]

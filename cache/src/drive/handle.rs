@@ -5,13 +5,15 @@
 //! The kernel's read-ahead (page cache, mmap faults) hands a sequential stream to several
 //! FUSE threads, so its reads arrive a little out of order: a read inside the window already
 //! asked for continues the stream, and a short step back leaves it alone.
+//!
+//! A data item's first read waits for its signature check over all of its data (`item.rs`):
+//! every read goes through [`FileHandle::ready`] before any byte leaves.
 
 use std::ops::Range;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::item::ItemDigest;
 use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
@@ -26,9 +28,6 @@ pub struct FileHandle {
     drive: Drive,
     span: Span,
     pattern: Mutex<ReadPattern>,
-    /// For a data item whose signature is not yet checked: its data as read in order from
-    /// the start, so a reader that goes through it all (`get`, `cat`) completes the check.
-    digest: Mutex<Option<ItemDigest>>,
 }
 
 #[derive(Default)]
@@ -74,16 +73,25 @@ impl ReadPattern {
 
 impl FileHandle {
     pub(super) fn new(drive: Drive, span: Span) -> Self {
-        let digest = span
-            .item
-            .as_ref()
-            .is_some_and(|i| i.signature_pending())
-            .then(ItemDigest::default);
         FileHandle {
             drive,
             span,
             pattern: Mutex::new(ReadPattern::default()),
-            digest: Mutex::new(digest),
+        }
+    }
+
+    /// Waits until this file's bytes may be served (a data item: its signature checked over
+    /// all of its data, fetching what it must; this can take as long as reading it all).
+    pub async fn ready(&self) -> Result<(), DriveError> {
+        self.drive.ready(&self.span).await
+    }
+
+    /// [`Self::ready`] for threads outside the runtime; cheap once the check is done.
+    pub fn ready_blocking(&self) -> Result<(), DriveError> {
+        match &self.span.item {
+            Some(item) if item.needs_check() => self.drive.runtime()?.block_on(self.ready()),
+            Some(item) => item.usable(),
+            None => Ok(()),
         }
     }
 
@@ -100,30 +108,28 @@ impl FileHandle {
     pub fn block_remaining(&self, offset: u64) -> u64 {
         let tx = &self.span.tx;
         let at = self.span.start + offset.min(self.span.len);
-        let end = match tx.ranges.get(tx.chunk_index(at)) {
-            Some(chunk) if at < tx.size() => chunk.end,
-            _ => tx.size(),
+        let end = match at < tx.size() && tx.is_chunked() {
+            true => tx.chunk_range(tx.chunk_index(at)).end,
+            false => tx.size(),
         };
         (end - at).clamp(1, self.span.len.saturating_sub(offset).max(1))
     }
 
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        self.ready().await?;
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        let bytes = self.drive.read_tx(&self.span.tx, at, len).await?;
-        self.digest(offset, &bytes)?;
-        Ok(bytes)
+        self.drive.read_tx(&self.span.tx, at, len).await
     }
 
     /// `read_at` for threads outside the runtime (FUSE workers, WASI host calls): cached data
     /// is read on the calling thread with no runtime hop. Must not be called on a runtime
     /// thread.
     pub fn read_at_blocking(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
+        self.ready_blocking()?;
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
-        let bytes = self.drive.read_tx_blocking(&self.span.tx, at, len)?;
-        self.digest(offset, &bytes)?;
-        Ok(bytes)
+        self.drive.read_tx_blocking(&self.span.tx, at, len)
     }
 
     /// `read_at_blocking` handing the bytes to `consume` (e.g. a FUSE reply) without copying
@@ -136,47 +142,27 @@ impl FileHandle {
         buf: &mut Vec<u8>,
         consume: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, DriveError> {
+        self.ready_blocking()?;
         let (at, len) = self.span.locate(offset, len)?;
         self.read_ahead(offset, len);
         self.drive
-            .read_tx_blocking_with(&self.span.tx, at, len, buf, |bytes| {
-                self.digest(offset, bytes).map(|()| consume(bytes))
-            })?
+            .read_tx_blocking_with(&self.span.tx, at, len, buf, consume)
     }
 
     /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
     /// fills `out[..n]` and returns `n`, which is short only at the end of the data. Missing
     /// chunks of a large read are fetched in parallel.
     pub fn read_into_blocking(&self, offset: u64, out: &mut [u8]) -> Result<usize, DriveError> {
+        self.ready_blocking()?;
         let (at, len) = self.span.locate(offset, out.len() as u64)?;
         self.read_ahead(offset, len);
         let out = &mut out[..len as usize];
-        let n = self.drive.read_tx_blocking_slice(&self.span.tx, at, out)?;
-        self.digest(offset, &out[..n])?;
-        Ok(n)
+        self.drive.read_tx_blocking_slice(&self.span.tx, at, out)
     }
 
     /// Starts fetching `range` in the background (a reader's hint that it will need it).
     pub fn prefetch(&self, range: Range<u64>) {
         self.drive.prefetch(&self.span.tx, self.span.to_tx(range));
-    }
-
-    /// Feeds an item's digest with bytes just read; once all the data has gone through in
-    /// order, checks the signature. The read that completes a failing check fails.
-    fn digest(&self, offset: u64, bytes: &[u8]) -> Result<(), DriveError> {
-        let Some(item) = &self.span.item else {
-            return Ok(());
-        };
-        let mut slot = self.digest.lock().unwrap();
-        let Some(digest) = slot.as_mut() else {
-            return Ok(());
-        };
-        if !digest.add(offset, bytes) || digest.hashed < item.size {
-            return Ok(());
-        }
-        let digest = slot.take().expect("checked above");
-        drop(slot);
-        self.drive.finish_item_check(item, digest).map(drop)
     }
 
     fn read_ahead(&self, offset: u64, len: u64) {

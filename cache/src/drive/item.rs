@@ -1,50 +1,62 @@
 //! ANS-104 data items on the Drive. An item's bytes are a stretch of its root transaction's
 //! data, so they are read through that transaction's chunks, each verified against its
-//! data_root as usual. Where the item sits comes from the gateway (ar.io's `/raw/{id}` headers
+//! data_root as usual. Where the item sits comes from a gateway (ar.io's `/raw/{id}` headers
 //! name the root and the item's offset) and is trusted only after checking it against the
 //! verified bytes: the bundle index (nested bundles walked level by level) must list this id
 //! at that offset, and the item header found there must have this id (the SHA-256 of its
 //! signature).
 //!
-//! That proves the bytes are what the bundle's signer put under this id. That they are what
-//! the item's own signer signed needs the item's signature, which covers all of its data:
-//! items up to [`WHOLE_ITEM_MAX`] are checked in full before the first byte is served; larger
-//! ones are served as their chunks verify, and their signature is checked once all the data
-//! has been read (`preload` does it). An item whose signature fails is never served again.
+//! That proves the bytes are what the bundle's signer put under this id, and the bundle's
+//! signer may be the gateway itself: a copied header (signature and all, so the id matches)
+//! followed by other data passes every check so far. Only the item's own signature, which
+//! covers all of its data, binds the bytes to the id. So no byte of an item is served before
+//! that signature has been checked over all of its data: small items (up to
+//! [`WHOLE_ITEM_MAX`]) when they are resolved, larger ones by the first read, which waits for
+//! the check (every later read of any part is then proven against the same root's data_root,
+//! which the check covered). Signature types this build cannot check (5 to 7) are refused.
+//! [`super::DriveConfig::trust_bundle_signer`] is the one way around both, off by default.
+//!
+//! A root whose copy of the item fails the signature is remembered as bad for that id (on
+//! disk too), and the item is resolved again through the other gateways' answers, so one lying
+//! gateway cannot make an item unreadable for good.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha384};
+use tokio::io::AsyncWriteExt;
 
-use super::{Drive, DriveError};
+use super::{Drive, DriveError, Flight};
 use crate::arweave::ans104::{DataItem, ItemError, SignatureType, Verification};
 use crate::arweave::bundle::{self, Index, MAX_NESTING};
 use crate::arweave::{Tag, TxId, b64};
+use crate::gateway::ItemHint;
 use crate::txmap::TxRecord;
 
-/// Items up to this size have their signature checked over all their data before any of it
-/// is served; larger ones stream (see the module docs).
+/// Items up to this size have their signature checked as soon as they are resolved, so even
+/// their size and tags are authentic from the first lookup; larger ones at the first read.
 pub const WHOLE_ITEM_MAX: u64 = 16 << 20;
 /// Most item headers fit in this; longer ones (many large tags) are read again in full.
 const FIRST_HEADER_READ: u64 = 16 << 10;
 /// The longest header ANS-104 allows: type, multi-Aptos signature and owner, target, anchor,
 /// counts and 128 tags of the longest names and values (with their length prefixes).
 const MAX_HEADER_LEN: u64 = 2 + 2052 + 1025 + 66 + 16 + 128 * (1024 + 3072 + 20) + 20;
-/// Data read at a time while hashing an item for its signature.
+/// Data read at a time while hashing an item for its signature, and how many such reads are
+/// under way at once (4 x 16 chunks: the gateway's usual parallelism).
 const HASH_PIECE: u64 = 4 << 20;
+const HASH_READS_AHEAD: usize = 4;
 
-/// How an item's bytes were verified, for `stat`.
+/// How an item's bytes are verified before they are served, for `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerificationMode {
-    /// Its signature was checked over all its data before the first byte was served.
+    /// Its signature is checked over all its data before the first byte is served.
     WholeItem,
-    /// Each chunk is verified against the root transaction's data_root as it arrives; the
-    /// item's own signature is checked once all the data has been read.
+    /// Served as each chunk verifies against the root transaction's data_root, on the word
+    /// of whoever signed the bundle (only with `trust_bundle_signer`); the item's own signature
+    /// is checked by `preload`.
     ChunksThroughBundle,
 }
 
@@ -53,7 +65,8 @@ pub enum SignatureCheck {
     Verified,
     /// Not yet: the data has not all been read.
     Pending,
-    /// A signature type this build parses but does not check.
+    /// A signature type this build parses but does not check (served only when the bundle's
+    /// signer is trusted).
     Unsupported(SignatureType),
     /// The signature does not match the data: the item is not served.
     Failed,
@@ -96,6 +109,8 @@ pub(crate) struct ItemRecord {
     pub header: DataItem,
     pub mode: VerificationMode,
     check: Mutex<SignatureCheck>,
+    /// The signature check under way, joined by every reader waiting for it.
+    checking: Mutex<Option<Flight<SignatureCheck>>>,
 }
 
 impl ItemRecord {
@@ -104,14 +119,40 @@ impl ItemRecord {
         match *self.check.lock().unwrap() {
             SignatureCheck::Failed => Err(DriveError::BadItem {
                 id: self.id,
-                reason: "its signature does not match its data".into(),
+                reason: format!(
+                    "its signature does not match the data that bundle {} holds under its id",
+                    self.bundle()
+                ),
             }),
             _ => Ok(()),
         }
     }
 
-    pub fn signature_pending(&self) -> bool {
-        *self.check.lock().unwrap() == SignatureCheck::Pending
+    /// Whether bytes may be served now: usable, and checked unless the bundle's signer is
+    /// trusted. The read paths wait for [`Drive::ready`] first; this is the last line.
+    pub fn servable(&self) -> Result<(), DriveError> {
+        self.usable()?;
+        if self.needs_check() {
+            return Err(DriveError::BadItem {
+                id: self.id,
+                reason: "its signature has not been checked yet".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the signature must be checked before any byte is served.
+    pub fn needs_check(&self) -> bool {
+        self.mode == VerificationMode::WholeItem && self.signature() == SignatureCheck::Pending
+    }
+
+    pub fn signature(&self) -> SignatureCheck {
+        *self.check.lock().unwrap()
+    }
+
+    /// The bundle that holds the item directly.
+    fn bundle(&self) -> TxId {
+        self.parents.last().copied().unwrap_or(self.root.id())
     }
 
     pub fn info(&self) -> ItemInfo {
@@ -121,7 +162,7 @@ impl ItemRecord {
             data_offset_in_root: self.data_start,
             signature_type: self.header.signature_type,
             mode: self.mode,
-            signature: *self.check.lock().unwrap(),
+            signature: self.signature(),
         }
     }
 
@@ -146,7 +187,7 @@ impl ItemRecord {
             "anchor": optional(header.anchor),
             "tags": tags,
             "data_size": self.size.to_string(),
-            "bundled_in": self.parents.last().copied().unwrap_or(self.root.id()).to_string(),
+            "bundled_in": self.bundle().to_string(),
             "root_transaction": self.root.id().to_string(),
         });
         let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value always serializes");
@@ -164,7 +205,7 @@ impl ItemRecord {
             parents: self.parents.iter().map(|p| p.to_string()).collect(),
             start: self.start,
             size_in_bundle: self.size_in_bundle,
-            signature: self.check.lock().unwrap().stored().into(),
+            signature: self.signature().stored().into(),
         }
     }
 }
@@ -176,7 +217,9 @@ pub fn owner_address(owner: &[u8]) -> String {
 }
 
 /// Where a resolved item sits, kept in the cache directory so a restart finds it without
-/// asking a gateway (the header is read again from the cached, verified bundle bytes).
+/// asking a gateway. Only the root and the offset are taken from it: everything else is read
+/// again from the cached, verified bundle bytes (a damaged record cannot name a wrong range).
+/// A record whose signature is "failed" remembers a root whose copy of the item is forged.
 #[derive(Serialize, Deserialize)]
 struct StoredItem {
     root: String,
@@ -186,6 +229,7 @@ struct StoredItem {
     signature: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct ItemStore {
     dir: PathBuf,
 }
@@ -256,25 +300,45 @@ struct Located {
     parents: Vec<TxId>,
 }
 
-pub(super) type ItemFlights = Mutex<HashMap<TxId, super::Flight<Arc<ItemRecord>>>>;
+/// What the cache directory says of an item.
+enum Stored {
+    None,
+    Item(Arc<ItemRecord>),
+    /// A root whose copy of the item failed its signature.
+    ForgedIn(TxId),
+}
+
+pub(super) type ItemFlights = Mutex<std::collections::HashMap<TxId, Flight<Arc<ItemRecord>>>>;
 
 impl Drive {
     /// The data item `id`, from memory, the cache directory, or (once, however many ask) the
-    /// gateways and its bundle.
+    /// gateways and its bundle. An item whose signature failed is resolved again, away from
+    /// the root that forged it.
     pub(super) async fn item(&self, id: &TxId) -> Result<Arc<ItemRecord>, DriveError> {
-        if let Some(item) = self.inner.items.lock().unwrap().get(id) {
-            return Ok(item.clone());
+        let known = self.inner.items.lock().unwrap().get(id);
+        let mut forged_in = Vec::new();
+        match known {
+            Some(item) if item.signature() != SignatureCheck::Failed => return Ok(item),
+            Some(failed) => {
+                self.inner.items.lock().unwrap().pop(id);
+                forged_in.push(failed.root.id());
+            }
+            None => {}
         }
         let flight = super::join_flight(&self.inner.item_flights, id, || {
             let (drive, id) = (self.clone(), *id);
             async move {
                 let result = match drive.load_item(&id).await {
-                    Ok(Some(item)) => Ok(item),
-                    Ok(None) => drive.resolve_item(&id).await,
+                    Ok(Stored::Item(item)) => Ok(item),
+                    Ok(Stored::ForgedIn(root)) => {
+                        forged_in.push(root);
+                        drive.resolve_item(&id, forged_in).await
+                    }
+                    Ok(Stored::None) => drive.resolve_item(&id, forged_in).await,
                     Err(e) => Err(e),
                 };
                 if let Ok(item) = &result {
-                    drive.inner.items.lock().unwrap().insert(id, item.clone());
+                    drive.remember_item(item.clone());
                 }
                 drive.inner.item_flights.lock().unwrap().remove(&id);
                 result
@@ -283,8 +347,14 @@ impl Drive {
         flight.await
     }
 
+    fn remember_item(&self, item: Arc<ItemRecord>) {
+        // The header with its tags (up to ~400 KiB of them) is most of an item's weight.
+        let weight = 1024 + item.header.raw_tags.len() as u64 + item.header.owner.len() as u64;
+        self.inner.items.lock().unwrap().put(item.id, item, weight);
+    }
+
     pub(super) fn item_on_disk(&self, id: &TxId) -> bool {
-        self.inner.items.lock().unwrap().contains_key(id)
+        self.inner.items.lock().unwrap().contains(id)
             || self
                 .inner
                 .item_store
@@ -292,64 +362,130 @@ impl Drive {
                 .is_some_and(|s| s.contains(id))
     }
 
-    async fn load_item(&self, id: &TxId) -> Result<Option<Arc<ItemRecord>>, DriveError> {
+    /// The item as an earlier run left it: found again in the verified bundle at the recorded
+    /// place (a record that no longer matches is dropped and the item resolved afresh).
+    async fn load_item(&self, id: &TxId) -> Result<Stored, DriveError> {
         let Some(store) = &self.inner.item_store else {
-            return Ok(None);
+            return Ok(Stored::None);
         };
-        let Some(stored) = store.load(id)? else {
-            return Ok(None);
+        let stored = {
+            let (store, id) = (store.clone(), *id);
+            tokio::task::spawn_blocking(move || store.load(&id))
+                .await
+                .map_err(io::Error::other)??
         };
-        let corrupt = |what: &str| io::Error::other(format!("item record {id}: bad {what}"));
-        let root: TxId = stored.root.parse().map_err(|_| corrupt("root"))?;
-        let parents = stored
-            .parents
-            .iter()
-            .map(|p| p.parse())
-            .collect::<Result<Vec<TxId>, _>>()
-            .map_err(|_| corrupt("parent"))?;
-        let root = self.tx(&root).await?;
-        let header = self
-            .read_item_header(&root, stored.start, stored.size_in_bundle)
-            .await?
-            .map_err(|e| corrupt(&e.to_string()))?;
-        if header.id() != *id {
-            return Err(corrupt("offset").into());
+        let Some(stored) = stored else {
+            return Ok(Stored::None);
+        };
+        let Ok(root) = stored.root.parse::<TxId>() else {
+            tracing::warn!(%id, "item record names no valid root; resolving again");
+            return Ok(Stored::None);
+        };
+        if stored.signature == "failed" {
+            return Ok(Stored::ForgedIn(root));
         }
-        let check = match stored.signature.as_str() {
-            "verified" => SignatureCheck::Verified,
-            "failed" => SignatureCheck::Failed,
-            _ => initial_check(&header),
+        let root = self.tx(&root).await?;
+        let located = match self.locate(&root, id, Some(stored.start)).await {
+            Ok(located) => located,
+            Err(DriveError::BadItem { reason, .. }) => {
+                tracing::warn!(%id, %reason, "item record does not match its bundle; resolving again");
+                return Ok(Stored::None);
+            }
+            Err(e) => return Err(e),
         };
-        let located = Located {
-            start: stored.start,
-            size_in_bundle: stored.size_in_bundle,
-            header,
-            parents,
-        };
-        Ok(Some(Arc::new(record(*id, root, located, check))))
+        let mut item = self.record(*id, root, located)?;
+        if stored.signature == "verified" && item.header.signature_type.is_verified() {
+            item.check = Mutex::new(SignatureCheck::Verified);
+        }
+        Ok(Stored::Item(Arc::new(item)))
     }
 
-    async fn resolve_item(&self, id: &TxId) -> Result<Arc<ItemRecord>, DriveError> {
-        let hint = self.inner.client.item_hint(id).await?;
-        let root = self.tx(&hint.root).await?;
-        if !bundle::is_bundle(&root.header.tags) {
-            return Err(bad(
+    /// Asks each gateway in turn where the item is, and takes the first place whose bytes
+    /// check out; roots already found to forge the item are passed over.
+    async fn resolve_item(
+        &self,
+        id: &TxId,
+        mut forged_in: Vec<TxId>,
+    ) -> Result<Arc<ItemRecord>, DriveError> {
+        let client = &self.inner.client;
+        let mut not_found = Vec::new();
+        let mut last_error = None;
+        for gateway in 0..client.gateway_count() {
+            let hint = match client.item_hint_on(id, gateway).await {
+                Ok(hint) => hint,
+                Err(e) if e.is_not_found() => {
+                    not_found.push(e);
+                    continue;
+                }
+                Err(e) => {
+                    last_error = Some(e.into());
+                    continue;
+                }
+            };
+            if forged_in.contains(&hint.root) {
+                last_error = Some(bad(
+                    id,
+                    format!(
+                        "{} places it in bundle {}, whose copy does not match the item's \
+                         signature",
+                        client.gateway_label(gateway),
+                        hint.root
+                    ),
+                ));
+                continue;
+            }
+            match self.place_item(id, hint).await {
+                Ok(item) => return Ok(item),
+                Err(e @ DriveError::UnverifiableItem { .. }) => return Err(e),
+                Err(e) => {
+                    if matches!(&e, DriveError::BadItem { .. }) {
+                        forged_in.push(hint.root);
+                    }
+                    tracing::debug!(%id, gateway = client.gateway_label(gateway), error = %e, "item place refused");
+                    last_error = Some(e);
+                }
+            }
+        }
+        match (last_error, not_found.pop()) {
+            (Some(e), _) => Err(e),
+            (None, Some(not_found)) => Err(not_found.into()),
+            (None, None) => Err(bad(id, "no gateway was asked".into())),
+        }
+    }
+
+    /// Checks a gateway's word on where item `id` lives against the verified bundle bytes,
+    /// and a small item's signature; keeps what it learns (a forged copy too).
+    async fn place_item(&self, id: &TxId, hint: ItemHint) -> Result<Arc<ItemRecord>, DriveError> {
+        let root = self.bundle_root(id, &hint.root).await?;
+        let located = self.locate(&root, id, hint.item_offset).await?;
+        let item = Arc::new(self.record(*id, root, located)?);
+        if item.size <= WHOLE_ITEM_MAX && item.needs_check() {
+            self.ready_item(&item).await?;
+        }
+        self.save_item(&item).await;
+        Ok(item)
+    }
+
+    /// The root transaction a gateway names, refused before its data is located unless its
+    /// (signed) tags say it is a bundle.
+    async fn bundle_root(&self, id: &TxId, root: &TxId) -> Result<Arc<TxRecord>, DriveError> {
+        let not_a_bundle = || {
+            bad(
                 id,
                 format!(
-                    "the gateway says transaction {} holds it, but that is not tagged as a \
-                     bundle (Bundle-Format: binary, Bundle-Version: 2.0.0)",
-                    hint.root
+                    "the gateway says transaction {root} holds it, but that is not tagged as a \
+                     bundle (Bundle-Format: binary, Bundle-Version: 2.0.0)"
                 ),
-            ));
-        }
-        let located = self.locate(&root, id, hint.item_offset).await?;
-        let check = initial_check(&located.header);
-        let item = Arc::new(record(*id, root, located, check));
-        if item.mode == VerificationMode::WholeItem {
-            self.check_item_signature(&item).await?;
-        }
-        self.save_item(&item);
-        Ok(item)
+            )
+        };
+        self.tx_checked(root, |header| {
+            if bundle::is_bundle(&header.tags) {
+                Ok(())
+            } else {
+                Err(not_a_bundle())
+            }
+        })
+        .await
     }
 
     /// Walks the bundle index from the root's data down to the item: by the gateway's offset
@@ -488,113 +624,211 @@ impl Drive {
         })
     }
 
+    /// An item record for what [`Self::locate`] found; refused if its place does not fit in
+    /// the root's data (a header longer than the item), or if its signature type cannot be
+    /// checked and the bundle's signer is not trusted.
+    fn record(&self, id: TxId, root: Arc<TxRecord>, at: Located) -> Result<ItemRecord, DriveError> {
+        let data_offset = at.header.data_offset as u64;
+        if at
+            .start
+            .checked_add(at.size_in_bundle)
+            .is_none_or(|end| end > root.size())
+        {
+            return Err(bad(
+                &id,
+                format!("its place in {} lies past the end of the data", root.id()),
+            ));
+        }
+        let Some(size) = at.size_in_bundle.checked_sub(data_offset) else {
+            return Err(bad(
+                &id,
+                format!(
+                    "its header ({data_offset} bytes) is longer than the {} bytes the bundle \
+                     gives it",
+                    at.size_in_bundle
+                ),
+            ));
+        };
+        let kind = at.header.signature_type;
+        let trusted = self.inner.config.trust_bundle_signer;
+        if !kind.is_verified() && !trusted {
+            return Err(DriveError::UnverifiableItem { id, kind });
+        }
+        let mode = if trusted && (size > WHOLE_ITEM_MAX || !kind.is_verified()) {
+            VerificationMode::ChunksThroughBundle
+        } else {
+            VerificationMode::WholeItem
+        };
+        let check = if kind.is_verified() {
+            SignatureCheck::Pending
+        } else {
+            SignatureCheck::Unsupported(kind)
+        };
+        Ok(ItemRecord {
+            id,
+            root,
+            parents: at.parents,
+            start: at.start,
+            size_in_bundle: at.size_in_bundle,
+            data_start: at.start + data_offset,
+            size,
+            header: at.header,
+            mode,
+            check: Mutex::new(check),
+            checking: Mutex::default(),
+        })
+    }
+
+    /// Waits until the item's bytes may be served: its signature checked over all of its
+    /// data, once however many readers ask at once. Fails if the signature does not match.
+    pub(super) async fn ready_item(&self, item: &Arc<ItemRecord>) -> Result<(), DriveError> {
+        if !item.needs_check() {
+            return item.usable();
+        }
+        let flight = item
+            .checking
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| {
+                let (drive, item) = (self.clone(), item.clone());
+                async move { drive.check_item_signature(&item).await }
+                    .boxed()
+                    .shared()
+            })
+            .clone();
+        let outcome = flight.await;
+        // A check that failed to read (gateways down) may be tried again by the next reader.
+        if outcome.is_err() && item.signature() == SignatureCheck::Pending {
+            item.checking.lock().unwrap().take();
+        }
+        outcome.map(drop)
+    }
+
     /// Reads all of the item's data (verified chunk by chunk, and cached) and checks its
-    /// signature over it, once. Fails, and marks the item unusable, if it does not match.
+    /// signature over it. Fails, and marks the item unusable, if it does not match.
     pub(super) async fn check_item_signature(
         &self,
         item: &Arc<ItemRecord>,
     ) -> Result<SignatureCheck, DriveError> {
-        let now = *item.check.lock().unwrap();
-        if now != SignatureCheck::Pending {
-            item.usable()?;
-            return Ok(now);
-        }
-        let mut digest = ItemDigest::default();
-        while digest.hashed < item.size {
-            let n = (item.size - digest.hashed).min(HASH_PIECE);
-            let at = item.data_start + digest.hashed;
-            let bytes: Bytes = self.read_tx(&item.root, at, n).await?;
-            digest.add(digest.hashed, &bytes);
-        }
-        self.finish_item_check(item, digest)
+        self.hash_item(item, None::<&mut tokio::io::Sink>, |_, _| {})
+            .await
     }
 
-    /// Checks the item's signature against the digest of all its data, once, and remembers
-    /// the outcome. Fails if the signature does not match.
-    pub(super) fn finish_item_check(
+    /// Reads all of the item's data in order, verified chunk by chunk, into `out` if given,
+    /// and checks the item's signature over it (unless already done). The bytes written are
+    /// good only if this returns `Ok`: a caller that keeps them must hold them until then.
+    pub(super) async fn hash_item<W: tokio::io::AsyncWrite + Unpin>(
         &self,
-        item: &ItemRecord,
-        digest: ItemDigest,
+        item: &Arc<ItemRecord>,
+        mut out: Option<&mut W>,
+        mut progress: impl FnMut(u64, u64),
     ) -> Result<SignatureCheck, DriveError> {
-        assert_eq!(digest.hashed, item.size, "a digest of all the data");
-        let mut check = item.check.lock().unwrap();
-        if *check == SignatureCheck::Pending {
-            let sha384 = digest.hasher.finalize().into();
-            *check = match item.header.verify_with_data_digest(item.size, sha384) {
+        item.usable()?;
+        let hash = item.signature() == SignatureCheck::Pending;
+        let root = &item.root;
+        let mut pieces = futures::stream::iter((0..item.size).step_by(HASH_PIECE as usize))
+            .map(|at| {
+                let n = (item.size - at).min(HASH_PIECE);
+                self.read_tx(root, item.data_start + at, n)
+            })
+            .buffered(HASH_READS_AHEAD);
+        let mut hasher = Some(Sha384::new());
+        let mut done = 0;
+        progress(0, item.size);
+        while let Some(bytes) = pieces.try_next().await? {
+            if let Some(out) = out.as_mut() {
+                out.write_all(&bytes).await?;
+            }
+            done += bytes.len() as u64;
+            progress(done, item.size);
+            if hash {
+                // Hashing is CPU work: off the runtime's threads.
+                let mut h = hasher.take().expect("put back after each piece");
+                h = tokio::task::spawn_blocking(move || {
+                    h.update(&bytes);
+                    h
+                })
+                .await
+                .map_err(io::Error::other)?;
+                hasher = Some(h);
+            }
+        }
+        if let Some(out) = out.as_mut() {
+            out.flush().await?;
+        }
+        if !hash {
+            item.usable()?;
+            return Ok(item.signature());
+        }
+        let sha384: [u8; 48] = hasher.expect("kept").finalize().into();
+        self.finish_item_check(item, sha384).await
+    }
+
+    /// Checks the item's signature against the SHA-384 of all its data (off the runtime:
+    /// RSA and elliptic curves are CPU work), once, and remembers the outcome. Fails if the
+    /// signature does not match.
+    async fn finish_item_check(
+        &self,
+        item: &Arc<ItemRecord>,
+        sha384: [u8; 48],
+    ) -> Result<SignatureCheck, DriveError> {
+        let checked = item.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            match checked.header.verify_with_data_digest(checked.size, sha384) {
                 Ok(Verification::Verified) => SignatureCheck::Verified,
                 Ok(Verification::Unverified(kind)) => SignatureCheck::Unsupported(kind),
                 Err(_) => SignatureCheck::Failed,
-            };
-            drop(check);
-            self.save_item(item);
-        } else {
-            drop(check);
+            }
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let changed = {
+            let mut check = item.check.lock().unwrap();
+            let changed = *check == SignatureCheck::Pending;
+            if changed {
+                *check = outcome;
+            }
+            changed
+        };
+        if changed {
+            if outcome == SignatureCheck::Failed {
+                tracing::warn!(id = %item.id, bundle = %item.bundle(), "data item's signature does not match the bundle's copy");
+            }
+            self.save_item(item).await;
         }
         item.usable()?;
-        Ok(*item.check.lock().unwrap())
+        Ok(item.signature())
     }
 
     /// Remembers where the item is (best effort: without it, a restart asks a gateway again).
-    fn save_item(&self, item: &ItemRecord) {
-        if let Some(store) = &self.inner.item_store
-            && let Err(e) = store.save(&item.id, &item.stored())
-        {
+    async fn save_item(&self, item: &ItemRecord) {
+        let Some(store) = &self.inner.item_store else {
+            return;
+        };
+        let (store, id, stored) = (store.clone(), item.id, item.stored());
+        let saved = tokio::task::spawn_blocking(move || store.save(&id, &stored))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+        if let Err(e) = saved {
             self.disk_write_failed(&e, "could not store a data item's location");
         }
     }
-}
 
-/// SHA-384 of an item's data, fed in order from the start.
-#[derive(Default)]
-pub(super) struct ItemDigest {
-    hasher: Sha384,
-    /// Bytes hashed so far: the next piece must start here.
-    pub hashed: u64,
-}
-
-impl ItemDigest {
-    /// Adds `bytes` found at `offset` of the data; anything but the next piece is ignored
-    /// (returns whether it was taken).
-    pub fn add(&mut self, offset: u64, bytes: &[u8]) -> bool {
-        if offset != self.hashed || bytes.is_empty() {
-            return false;
-        }
-        self.hasher.update(bytes);
-        self.hashed += bytes.len() as u64;
-        true
+    /// Streams data item `id` in order into `out` while checking its signature over it: for
+    /// `get`, which must hold what it receives (a temporary file) until this returns `Ok`.
+    /// `progress` sees `(bytes done, total)`.
+    pub async fn read_item_checked<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        id: &TxId,
+        out: &mut W,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<(), DriveError> {
+        let item = self.item(id).await?;
+        self.hash_item(&item, Some(out), progress).await.map(drop)
     }
 }
 
 fn bad(id: &TxId, reason: String) -> DriveError {
     DriveError::BadItem { id: *id, reason }
-}
-
-fn initial_check(header: &DataItem) -> SignatureCheck {
-    if header.signature_type.is_verified() {
-        SignatureCheck::Pending
-    } else {
-        SignatureCheck::Unsupported(header.signature_type)
-    }
-}
-
-fn record(id: TxId, root: Arc<TxRecord>, at: Located, check: SignatureCheck) -> ItemRecord {
-    let data_offset = at.header.data_offset as u64;
-    let size = at.size_in_bundle - data_offset;
-    let mode = if size <= WHOLE_ITEM_MAX && at.header.signature_type.is_verified() {
-        VerificationMode::WholeItem
-    } else {
-        VerificationMode::ChunksThroughBundle
-    };
-    ItemRecord {
-        id,
-        root,
-        parents: at.parents,
-        start: at.start,
-        size_in_bundle: at.size_in_bundle,
-        data_start: at.start + data_offset,
-        size,
-        header: at.header,
-        mode,
-        check: Mutex::new(check),
-    }
 }

@@ -6,6 +6,7 @@ mod error;
 mod handle;
 mod info;
 mod item;
+mod memo;
 mod promote;
 mod span;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt};
+use tokio::sync::Semaphore;
 
 pub use error::DriveError;
 pub use handle::FileHandle;
@@ -24,13 +26,14 @@ pub use info::{DriveStats, Metadata, TxInfo, header_json};
 pub use item::{ItemInfo, SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
 
 use crate::arweave::manifest::Manifest;
-use crate::arweave::{Hash, TxId};
-use crate::gateway::{GatewayClient, GatewayConfig};
+use crate::arweave::{Hash, TxHeader, TxId};
+use crate::gateway::{GatewayClient, GatewayConfig, TxLocation, VerifiedChunk};
 use crate::memory::MemoryTier;
 use crate::store::DiskStore;
 use crate::txmap::{TxMapStore, TxRecord};
 use info::Counters;
 use item::{ItemFlights, ItemRecord, ItemStore};
+use memo::Memo;
 use promote::Promotions;
 use span::Span;
 
@@ -45,6 +48,11 @@ pub struct DriveConfig {
     pub prefetch_max: u64,
     /// Chunk fetches in flight for one preload.
     pub preload_concurrency: usize,
+    /// Serve data items before their own signature has been checked over all of their data,
+    /// on the word of whoever signed the bundle holding them (each chunk still proven against
+    /// that bundle's data_root), and serve items of signature types this build cannot check.
+    /// Whoever signed the bundle (a gateway can) then decides an item's bytes. Off by default.
+    pub trust_bundle_signer: bool,
 }
 
 impl Default for DriveConfig {
@@ -56,6 +64,7 @@ impl Default for DriveConfig {
             memory_budget: 256 << 20,
             prefetch_max: 64 << 20,
             preload_concurrency: 64,
+            trust_bundle_signer: false,
         }
     }
 }
@@ -65,6 +74,17 @@ impl Default for DriveConfig {
 const PARALLEL_DISK_READS: usize = 8;
 /// A read must span at least this many chunks before it is split across threads.
 const PARALLEL_FILL_MIN_CHUNKS: usize = 8;
+/// Bounds of what the Drive remembers about ids in memory (see `memo.rs`): transaction
+/// records (a format-1 header holds its data, a large map up to 2 MiB of hashes), data items
+/// (a header with its tags) and parsed manifests.
+const MEMO_TXS: (usize, u64) = (4096, 128 << 20);
+const MEMO_ITEMS: (usize, u64) = (4096, 64 << 20);
+const MEMO_MANIFESTS: (usize, u64) = (64, 512 << 20);
+/// Chunks fetched ahead of readers at once, over the whole Drive, and the most one hint
+/// (`fd_advise`, read-ahead) may ask for: hints beyond them are dropped, not queued, so a
+/// guest advising 100 GiB costs nothing it did not read.
+const PREFETCH_IN_FLIGHT: usize = 128;
+const PREFETCH_MAX_CHUNKS: usize = 256;
 
 type Flight<T> = Shared<BoxFuture<'static, Result<T, DriveError>>>;
 
@@ -79,14 +99,19 @@ struct Inner {
     memory: MemoryTier,
     disk: Option<Arc<DiskStore>>,
     maps: Option<Arc<TxMapStore>>,
-    txs: Mutex<HashMap<TxId, Arc<TxRecord>>>,
+    txs: Mutex<Memo<Arc<TxRecord>>>,
     /// Data items resolved in this process, and where resolved ones are kept on disk.
-    items: Mutex<HashMap<TxId, Arc<ItemRecord>>>,
+    items: Mutex<Memo<Arc<ItemRecord>>>,
     item_store: Option<ItemStore>,
     item_flights: ItemFlights,
-    manifests: Mutex<HashMap<TxId, Arc<Manifest>>>,
+    manifests: Mutex<Memo<Arc<Manifest>>>,
     tx_flights: Mutex<HashMap<TxId, Flight<Arc<TxRecord>>>>,
     chunk_flights: Mutex<HashMap<(TxId, usize), Flight<Bytes>>>,
+    /// Transactions being located afresh after their chunks failed everywhere (see
+    /// [`Drive::relocate`]).
+    relocations: Mutex<HashMap<TxId, Flight<bool>>>,
+    /// Slots for chunk fetches started ahead of readers.
+    prefetch_slots: Arc<Semaphore>,
     pinned: Mutex<HashSet<TxId>>,
     /// Blocks being read from disk into memory ahead of a sequential reader.
     promotions: Promotions,
@@ -116,13 +141,15 @@ impl Drive {
                 client,
                 disk,
                 maps,
-                txs: Mutex::default(),
-                items: Mutex::default(),
+                txs: Mutex::new(Memo::new(MEMO_TXS.0, MEMO_TXS.1)),
+                items: Mutex::new(Memo::new(MEMO_ITEMS.0, MEMO_ITEMS.1)),
                 item_store,
                 item_flights: Mutex::default(),
-                manifests: Mutex::default(),
+                manifests: Mutex::new(Memo::new(MEMO_MANIFESTS.0, MEMO_MANIFESTS.1)),
                 tx_flights: Mutex::default(),
                 chunk_flights: Mutex::default(),
+                relocations: Mutex::default(),
+                prefetch_slots: Arc::new(Semaphore::new(PREFETCH_IN_FLIGHT)),
                 pinned: Mutex::default(),
                 promotions: Promotions::new(PARALLEL_DISK_READS),
                 last_disk_error: Mutex::default(),
@@ -146,11 +173,31 @@ impl Drive {
     }
 
     /// Reads up to `len` bytes at `offset` (fewer only at the end of the data). Every byte
-    /// returned was verified; any chunk that cannot be had verified fails the whole read.
+    /// returned was verified; any chunk that cannot be had verified fails the whole read. The
+    /// first read of a data item waits for its signature check over all of its data.
     pub async fn read_at(&self, id: &TxId, offset: u64, len: u64) -> Result<Bytes, DriveError> {
         let span = self.span(id).await?;
+        self.ready(&span).await?;
         let (offset, len) = span.locate(offset, len)?;
         self.read_tx(&span.tx, offset, len).await
+    }
+
+    /// Waits until the span's bytes may be served: at once for a transaction, after the
+    /// signature check for a data item (see `item.rs`).
+    pub(crate) async fn ready(&self, span: &Span) -> Result<(), DriveError> {
+        match &span.item {
+            Some(item) => self.ready_item(item).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The size of a transaction's or data item's data, for a filesystem's attributes. For a
+    /// data item whose signature is not checked yet this is what its bundle's index says; no
+    /// byte of it is served until the check (see [`Self::metadata`] for its tags).
+    pub async fn size(&self, id: &TxId) -> Result<u64, DriveError> {
+        let span = self.span(id).await?;
+        span.usable()?;
+        Ok(span.len)
     }
 
     /// The authenticated header of a transaction (not of a data item: see [`Self::metadata`]).
@@ -159,8 +206,11 @@ impl Drive {
     }
 
     /// Size, tags and `/tx/<id>` JSON of a transaction or data item, as frontends show them.
+    /// A data item's tags are signed with its data: they are given only once its signature is
+    /// checked (which this waits for; [`Self::size`] does not).
     pub async fn metadata(&self, id: &TxId) -> Result<Metadata, DriveError> {
         let span = self.span(id).await?;
+        self.ready(&span).await?;
         Ok(match span.item {
             None => Metadata {
                 id: *id,
@@ -182,7 +232,7 @@ impl Drive {
     async fn span(&self, id: &TxId) -> Result<Span, DriveError> {
         // Known transactions first: frontends ask on every lookup, and this needs no I/O.
         if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
-            return Ok(Span::whole(tx.clone()));
+            return Ok(Span::whole(tx));
         }
         if self.item_on_disk(id) {
             return Ok(Span::of_item(self.item(id).await?));
@@ -202,19 +252,26 @@ impl Drive {
     /// like any data), parsed, and kept for the Drive's life (transactions never change).
     pub async fn manifest(&self, id: &TxId) -> Result<Arc<Manifest>, DriveError> {
         if let Some(manifest) = self.inner.manifests.lock().unwrap().get(id) {
-            return Ok(manifest.clone());
+            return Ok(manifest);
         }
         let span = self.span(id).await?;
         let not_a_manifest = |error| DriveError::NotAManifest { id: *id, error };
         Manifest::check_size(span.len).map_err(not_a_manifest)?;
+        self.ready(&span).await?;
         let (start, len) = span.locate(0, span.len)?;
         let bytes = self.read_tx(&span.tx, start, len).await?;
-        let manifest = Arc::new(Manifest::parse(&bytes).map_err(not_a_manifest)?);
+        // Parsing up to 64 MiB of JSON is CPU work: off the runtime's threads.
+        let parsed = tokio::task::spawn_blocking(move || Manifest::parse(&bytes))
+            .await
+            .map_err(std::io::Error::other)?;
+        let manifest = Arc::new(parsed.map_err(not_a_manifest)?);
+        // Parsed, a manifest takes about twice its JSON.
+        let weight = 2 * len + 1024;
         self.inner
             .manifests
             .lock()
             .unwrap()
-            .insert(*id, manifest.clone());
+            .put(*id, manifest.clone(), weight);
         Ok(manifest)
     }
 
@@ -223,7 +280,7 @@ impl Drive {
     pub fn cached_ids(&self) -> Result<Vec<TxId>, DriveError> {
         let mut ids: Vec<TxId> = match &self.inner.maps {
             Some(maps) => maps.list()?,
-            None => self.inner.txs.lock().unwrap().keys().copied().collect(),
+            None => self.inner.txs.lock().unwrap().keys(),
         };
         match &self.inner.item_store {
             Some(items) => ids.extend(items.list()?),
@@ -242,7 +299,7 @@ impl Drive {
     pub async fn list(&self) -> Result<Vec<TxInfo>, DriveError> {
         let mut infos = Vec::new();
         for id in self.cached_ids()? {
-            if let Some(tx) = self.cached_tx(&id)? {
+            if let Some(tx) = self.stored_tx(&id).await? {
                 infos.push(self.info(&Span::whole(tx)));
             } else if let Ok(item) = self.item(&id).await {
                 infos.push(self.info(&Span::of_item(item)));
@@ -314,8 +371,13 @@ impl Drive {
                 reason: reason.unwrap_or_else(|| "evicted: more than the disk budget".into()),
             });
         }
+        // Every chunk is on disk; a data item's signature is checked over them now (even when
+        // the bundle's signer is trusted: that only lets reads go first).
         if let Some(item) = &span.item {
-            self.check_item_signature(item).await?;
+            match item.needs_check() {
+                true => self.ready_item(item).await?,
+                false => drop(self.check_item_signature(item).await?),
+            }
         }
         Ok(fetched)
     }
@@ -328,8 +390,12 @@ impl Drive {
         let Some(dir) = self.pins_dir() else {
             return Err(DriveError::NeedsDiskCache("pin"));
         };
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(id.to_string()), b"")?;
+        let marker = dir.join(id.to_string());
+        blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(marker, b"")
+        })
+        .await?;
         if self.inner.pinned.lock().unwrap().insert(*id) {
             let disk = self.inner.disk.as_ref().expect("pins need a disk");
             tx.known_hashes().iter().for_each(|h| disk.pin(h));
@@ -346,13 +412,14 @@ impl Drive {
             false => None,
         };
         let id = &root.unwrap_or(*id);
-        match std::fs::remove_file(dir.join(id.to_string())) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-        if self.inner.pinned.lock().unwrap().remove(id)
-            && let Some(tx) = self.cached_tx(id)?
-        {
+        let marker = dir.join(id.to_string());
+        blocking(move || match std::fs::remove_file(marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await?;
+        let unpinned = self.inner.pinned.lock().unwrap().remove(id);
+        if unpinned && let Some(tx) = self.stored_tx(id).await? {
             let disk = self.inner.disk.as_ref().expect("pins need a disk");
             tx.known_hashes().iter().for_each(|h| disk.unpin(h));
         }
@@ -381,14 +448,14 @@ impl Drive {
         for id in maps.list()? {
             if !self.is_pinned(&id) {
                 maps.remove(&id)?;
-                self.inner.txs.lock().unwrap().remove(&id);
+                self.inner.txs.lock().unwrap().pop(&id);
             }
         }
         if let Some(items) = &self.inner.item_store {
             for id in items.list()? {
                 if !items.root_of(&id).is_some_and(|r| self.is_pinned(&r)) {
                     items.remove(&id)?;
-                    self.inner.items.lock().unwrap().remove(&id);
+                    self.inner.items.lock().unwrap().pop(&id);
                 }
             }
         }
@@ -433,11 +500,20 @@ impl Drive {
             }
         }
         let (format, owner_address, tags) = match &span.item {
-            None => (tx.header.format, tx.header.owner_address(), &tx.header.tags),
+            None => (
+                tx.header.format,
+                tx.header.owner_address(),
+                &tx.header.tags[..],
+            ),
+            // An item's tags are signed with its data: not shown before the check.
             Some(item) => (
                 0,
                 item::owner_address(&item.header.owner),
-                &item.header.tags,
+                if item.needs_check() {
+                    &[][..]
+                } else {
+                    item.tags()
+                },
             ),
         };
         TxInfo {
@@ -466,69 +542,199 @@ impl Drive {
 
     /// A transaction from memory, the disk cache, or (once, however many ask) the network.
     async fn tx(&self, id: &TxId) -> Result<Arc<TxRecord>, DriveError> {
-        if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
-            return Ok(tx.clone());
-        }
-        let flight = join_flight(&self.inner.tx_flights, id, || {
-            let (drive, id) = (self.clone(), *id);
-            async move {
-                let result = drive.load_or_fetch_tx(&id).await;
-                if let Ok(tx) = &result {
-                    drive.inner.txs.lock().unwrap().insert(id, tx.clone());
-                }
-                drive.inner.tx_flights.lock().unwrap().remove(&id);
-                result
-            }
-        });
-        flight.await
+        self.tx_checked(id, |_| Ok(())).await
     }
 
-    /// From the disk cache only, without network.
+    /// [`Self::tx`], refused when `check` refuses its authenticated header: before the data
+    /// is located or anything is kept, when it comes from the network (a bundle root must be
+    /// tagged as one, whatever size it claims).
+    async fn tx_checked(
+        &self,
+        id: &TxId,
+        check: impl Fn(&TxHeader) -> Result<(), DriveError>,
+    ) -> Result<Arc<TxRecord>, DriveError> {
+        if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
+            check(&tx.header)?;
+            return Ok(tx);
+        }
+        let joined = self.inner.tx_flights.lock().unwrap().get(id).cloned();
+        let tx = match joined {
+            Some(flight) => flight.await?,
+            None => match self.stored_tx(id).await? {
+                Some(tx) => tx,
+                None => {
+                    let header = self.fetch_header(id).await?;
+                    check(&header)?;
+                    join_flight(&self.inner.tx_flights, id, || {
+                        let (drive, id) = (self.clone(), *id);
+                        async move {
+                            let result = drive.complete_tx(header).await;
+                            if let Ok(tx) = &result {
+                                drive.remember_tx(tx.clone());
+                            }
+                            drive.inner.tx_flights.lock().unwrap().remove(&id);
+                            result
+                        }
+                    })
+                    .await?
+                }
+            },
+        };
+        check(&tx.header)?;
+        Ok(tx)
+    }
+
+    fn remember_tx(&self, tx: Arc<TxRecord>) {
+        // A format-1 header holds its data; a large map, up to 2 MiB of hashes in memory.
+        let weight = 4096 + tx.header.data.len() as u64 + 33 * tx.chunk_count().min(1 << 16) as u64;
+        self.inner.txs.lock().unwrap().put(tx.id(), tx, weight);
+    }
+
+    /// From the disk cache only, without network. Blocking (file reads, a signature check).
     fn cached_tx(&self, id: &TxId) -> Result<Option<Arc<TxRecord>>, DriveError> {
         if let Some(tx) = self.inner.txs.lock().unwrap().get(id) {
-            return Ok(Some(tx.clone()));
+            return Ok(Some(tx));
         }
         let Some(maps) = &self.inner.maps else {
             return Ok(None);
         };
         Ok(maps.load(id)?.map(|tx| {
             let tx = Arc::new(tx);
-            self.inner.txs.lock().unwrap().insert(*id, tx.clone());
+            self.remember_tx(tx.clone());
             tx
         }))
     }
 
-    async fn load_or_fetch_tx(&self, id: &TxId) -> Result<Arc<TxRecord>, DriveError> {
-        if let Some(maps) = self.inner.maps.clone() {
-            let id = *id;
-            let loaded = tokio::task::spawn_blocking(move || maps.load(&id))
-                .await
-                .map_err(std::io::Error::other)??;
-            if let Some(tx) = loaded {
-                return Ok(Arc::new(tx));
+    /// [`Self::cached_tx`] off the runtime's threads.
+    async fn stored_tx(&self, id: &TxId) -> Result<Option<Arc<TxRecord>>, DriveError> {
+        let (drive, id) = (self.clone(), *id);
+        blocking(move || drive.cached_tx(&id)).await
+    }
+
+    /// An authenticated header from the gateways.
+    async fn fetch_header(&self, id: &TxId) -> Result<TxHeader, DriveError> {
+        let header = self.inner.client.tx_header(id).await?;
+        Counters::add(&self.inner.counters.headers_fetched, 1);
+        Ok(header)
+    }
+
+    /// The record of a freshly fetched header: its data located (and a chunk proven there),
+    /// kept on disk when there is a disk cache.
+    async fn complete_tx(&self, header: TxHeader) -> Result<Arc<TxRecord>, DriveError> {
+        let (location, first) = if header.format == 2 && header.data_size > 0 {
+            let (location, chunk) = self.locate_proven(&header).await?;
+            (Some(location), Some(chunk))
+        } else {
+            (None, None)
+        };
+        let tx = match self.inner.maps.clone() {
+            None => Arc::new(TxRecord::in_memory(header, location)),
+            Some(maps) => {
+                let fallback = header.clone();
+                let created =
+                    blocking(move || Ok::<_, DriveError>(maps.create(header, location))).await?;
+                // A disk that cannot take the map (full, read-only) must not stop reads: this
+                // process keeps the map in memory and the network still serves.
+                Arc::new(created.unwrap_or_else(|e| {
+                    self.disk_write_failed(&e, "could not store chunk map on disk");
+                    TxRecord::in_memory(fallback, location)
+                }))
+            }
+        };
+        if let Some(chunk) = first {
+            // Most readers start at the beginning: keep it hot too. (A non-standard layout is
+            // reported by the reads that need the chunks.)
+            let hash = chunk.leaf.data_hash;
+            if let Ok(bytes) = self.store_chunk(&tx, 0, chunk).await {
+                self.inner.memory.put(hash, bytes);
             }
         }
+        Ok(tx)
+    }
+
+    /// Where the data sits, with its first chunk proven there before the place is kept: a
+    /// wrong `/offset` answer would otherwise make every chunk fail its proof at every gateway,
+    /// for good. When the first gateway's place fails, each gateway is asked for its own.
+    async fn locate_proven(
+        &self,
+        header: &TxHeader,
+    ) -> Result<(TxLocation, VerifiedChunk), DriveError> {
         let client = &self.inner.client;
-        let header = client.tx_header(id).await?;
-        Counters::add(&self.inner.counters.headers_fetched, 1);
-        let location = if header.format == 2 && header.data_size > 0 {
-            Some(client.tx_location(&header).await?)
-        } else {
-            None
+        let first = client.tx_location(header, None).await?;
+        let failure = match client.chunk(&first, 0).await {
+            Ok(chunk) => return Ok((first, chunk)),
+            Err(e) if e.is_integrity() => e,
+            Err(e) => return Err(e.into()),
         };
-        let Some(maps) = self.inner.maps.clone() else {
-            return Ok(Arc::new(TxRecord::in_memory(header, location)));
+        match self.other_location(header, first.end_offset, 0).await {
+            Some(found) => Ok(found),
+            None => Err(failure.into()),
+        }
+    }
+
+    /// Asks each gateway where the data sits, and returns the first place other than
+    /// `tried` where the chunk holding byte `offset` proves.
+    async fn other_location(
+        &self,
+        header: &TxHeader,
+        tried: u64,
+        offset: u64,
+    ) -> Option<(TxLocation, VerifiedChunk)> {
+        let client = &self.inner.client;
+        let mut tried = vec![tried];
+        for gateway in 0..client.gateway_count() {
+            let Ok(location) = client.tx_location(header, Some(gateway)).await else {
+                continue;
+            };
+            if tried.contains(&location.end_offset) {
+                continue;
+            }
+            tried.push(location.end_offset);
+            if let Ok(chunk) = client.chunk(&location, offset).await {
+                tracing::warn!(
+                    id = %header.id,
+                    gateway = client.gateway_label(gateway),
+                    end_offset = location.end_offset,
+                    "the data proves at another place than first reported; using it"
+                );
+                return Some((location, chunk));
+            }
+        }
+        None
+    }
+
+    /// After chunk `index` failed its proof at every gateway: asks the gateways again where
+    /// the data sits and moves the record there (on disk too) if a place proves the chunk.
+    /// Once at a time per transaction; returns whether the place changed.
+    async fn relocate(&self, tx: &Arc<TxRecord>, index: usize) -> Result<bool, DriveError> {
+        let flight = {
+            let mut flights = self.inner.relocations.lock().unwrap();
+            flights
+                .entry(tx.id())
+                .or_insert_with(|| {
+                    let (drive, tx) = (self.clone(), tx.clone());
+                    async move {
+                        let moved = drive.try_relocate(&tx, index).await;
+                        drive.inner.relocations.lock().unwrap().remove(&tx.id());
+                        moved
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
         };
-        let fallback = header.clone();
-        let created = tokio::task::spawn_blocking(move || maps.create(header, location))
-            .await
-            .map_err(std::io::Error::other)?;
-        // A disk that cannot take the map (full, read-only) must not stop reads: this process
-        // keeps the map in memory and the network still serves.
-        Ok(Arc::new(created.unwrap_or_else(|e| {
-            self.disk_write_failed(&e, "could not store chunk map on disk");
-            TxRecord::in_memory(fallback, location)
-        })))
+        flight.await
+    }
+
+    async fn try_relocate(&self, tx: &Arc<TxRecord>, index: usize) -> Result<bool, DriveError> {
+        let current = tx.location().map_or(0, |l| l.end_offset);
+        let offset = tx.chunk_range(index).start;
+        let Some((location, _)) = self.other_location(&tx.header, current, offset).await else {
+            return Ok(false);
+        };
+        let record = tx.clone();
+        blocking(move || record.relocate(location.end_offset)).await?;
+        Ok(true)
     }
 
     async fn read_tx(
@@ -841,10 +1047,35 @@ impl Drive {
     }
 
     async fn fetch_and_store(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
-        let location = tx.location.expect("chunked tx has a location");
-        let range = tx.ranges[index].clone();
-        let chunk = self.inner.client.chunk(&location, range.start).await?;
-        if chunk.leaf.range() != range {
+        let client = &self.inner.client;
+        let offset = tx.chunk_range(index).start;
+        let location = tx.location().expect("chunked tx has a location");
+        let chunk = match client.chunk(&location, offset).await {
+            Ok(chunk) => chunk,
+            // No gateway proves the chunk at this place: maybe the place is wrong (an old or
+            // lying `/offset` answer), not the chunks. Ask again; retry where it proves.
+            Err(e) if e.is_integrity() => {
+                let moved = tx.location() != Some(location) || self.relocate(tx, index).await?;
+                if !moved {
+                    return Err(e.into());
+                }
+                let location = tx.location().expect("still chunked");
+                client.chunk(&location, offset).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.store_chunk(tx, index, chunk).await
+    }
+
+    /// Keeps a chunk proven for `tx`: its block on disk and its hash in the map (checked to
+    /// be chunk `index` of the standard layout the cache addresses by).
+    async fn store_chunk(
+        &self,
+        tx: &Arc<TxRecord>,
+        index: usize,
+        chunk: VerifiedChunk,
+    ) -> Result<Bytes, DriveError> {
+        if chunk.leaf.range() != tx.chunk_range(index) {
             return Err(DriveError::NonStandardLayout { id: tx.id(), index });
         }
         let counters = &self.inner.counters;
@@ -914,43 +1145,59 @@ impl Drive {
     /// Makes `range` ready for a reader about to get there: chunks held on disk are read
     /// into memory, missing ones fetched, all in the background. Deciding which is which
     /// stats block files, slow with a cold dentry cache, so that too happens off the reader's
-    /// thread.
+    /// thread. Bounded: one hint covers at most [`PREFETCH_MAX_CHUNKS`], and fetches ahead of
+    /// readers take one of [`PREFETCH_IN_FLIGHT`] slots or are not started at all.
     fn prefetch(&self, tx: &Arc<TxRecord>, range: Range<u64>) {
         let end = range.end.min(tx.size());
-        if range.start >= end || tx.location.is_none() {
+        if range.start >= end
+            || !tx.is_chunked()
+            || self.inner.prefetch_slots.available_permits() == 0
+        {
             return;
         }
         let Ok(runtime) = self.runtime() else { return };
+        let first = tx.chunk_index(range.start);
+        let last = tx.chunk_index(end - 1).min(first + PREFETCH_MAX_CHUNKS - 1);
         let (drive, tx) = (self.clone(), tx.clone());
         runtime.clone().spawn_blocking(move || {
-            for index in tx.chunk_index(range.start)..=tx.chunk_index(end - 1) {
-                drive.prefetch_chunk(&runtime, &tx, index);
+            for index in first..=last {
+                if !drive.prefetch_chunk(&runtime, &tx, index) {
+                    break;
+                }
             }
         });
     }
 
-    fn prefetch_chunk(&self, runtime: &tokio::runtime::Handle, tx: &Arc<TxRecord>, index: usize) {
+    /// Starts making chunk `index` ready; false when no prefetch slot is free.
+    fn prefetch_chunk(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        tx: &Arc<TxRecord>,
+        index: usize,
+    ) -> bool {
         if let Some(hash) = tx.known_hash(index) {
             if self.inner.memory.contains(&hash) {
-                return;
+                return true;
             }
             if self.on_disk(tx, index) {
-                return self.promote(runtime, hash);
+                self.promote(runtime, hash);
+                return true;
             }
         }
-        let in_flight = self
-            .inner
-            .chunk_flights
-            .lock()
-            .unwrap()
-            .contains_key(&(tx.id(), index));
-        if !in_flight {
-            let (drive, tx) = (self.clone(), tx.clone());
+        let Ok(slot) = self.inner.prefetch_slots.clone().try_acquire_owned() else {
+            return false;
+        };
+        // The flight is registered here, before anything is spawned: a chunk already asked
+        // for is joined, never fetched twice, and each spawned task holds a slot.
+        let (flight, joined) = self.chunk_flight(tx, index, true);
+        if !joined {
             runtime.spawn(async move {
                 // Errors surface when the reader gets there; a prefetch just tries.
-                let _ = drive.fetch_chunk(&tx, index, true).await;
+                let _ = flight.await;
+                drop(slot);
             });
         }
+        true
     }
 
     /// Reads a disk-tier block into the memory tier in the background, a bounded number at a
@@ -998,6 +1245,20 @@ where
         .clone()
 }
 
+/// Runs blocking work (file I/O, signature checks) off the runtime's threads.
+async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, DriveError>
+where
+    T: Send + 'static,
+    E: Into<DriveError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(Into::into)
+}
+
 enum Prepared {
     Done(Bytes),
     Plan(ReadPlan),
@@ -1021,12 +1282,12 @@ impl ReadPlan {
     /// `None` when there is nothing to read from chunks (format 1, empty data, past the end).
     fn new(tx: &TxRecord, offset: u64, len: u64) -> Option<ReadPlan> {
         let end = offset.saturating_add(len).min(tx.size());
-        if offset >= end || tx.location.is_none() {
+        if offset >= end || !tx.is_chunked() {
             return None;
         }
         let pieces = (tx.chunk_index(offset)..=tx.chunk_index(end - 1))
             .map(|index| {
-                let r = &tx.ranges[index];
+                let r = tx.chunk_range(index);
                 let (from, to) = (offset.max(r.start), end.min(r.end));
                 Piece {
                     index,

@@ -49,9 +49,12 @@ impl Span {
     }
 
     /// `offset..offset + len` of this span, cut at its end, as a range of the transaction's
-    /// data. Fails if the span is not [`Self::usable`].
+    /// data. Fails unless its bytes may be served now (a data item's signature checked: see
+    /// `Drive::ready`, which readers wait for first).
     pub fn locate(&self, offset: u64, len: u64) -> Result<(u64, u64), DriveError> {
-        self.usable()?;
+        if let Some(item) = &self.item {
+            item.servable()?;
+        }
         let offset = offset.min(self.len);
         let len = len.min(self.len - offset);
         Ok((self.start + offset, len))
@@ -66,7 +69,7 @@ impl Span {
 
     /// The transaction's chunks that hold this span.
     pub fn chunks(&self) -> Range<usize> {
-        if self.len == 0 || self.tx.ranges.is_empty() {
+        if self.len == 0 || !self.tx.is_chunked() {
             return 0..0;
         }
         self.tx.chunk_index(self.start)..self.tx.chunk_index(self.start + self.len - 1) + 1
@@ -74,7 +77,7 @@ impl Span {
 
     /// Bytes of chunk `index` inside this span.
     pub fn overlap(&self, index: usize) -> u64 {
-        let r = &self.tx.ranges[index];
+        let r = self.tx.chunk_range(index);
         r.end.min(self.start + self.len) - r.start.max(self.start)
     }
 }

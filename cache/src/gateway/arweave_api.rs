@@ -86,19 +86,21 @@ const ROOT_ITEM_OFFSET_HEADERS: [&str; 2] =
     ["x-ar-io-root-item-offset", "x-ar-io-root-data-item-offset"];
 
 impl GatewayClient {
-    /// Asks where data item `id` lives (HEAD `/raw/{id}`). A gateway that serves the item but
-    /// does not say which transaction holds it cannot help verify it, and the next is asked.
+    /// Asks gateway number `gateway` where data item `id` lives (HEAD `/raw/{id}`). A gateway
+    /// that serves the item but does not say which transaction holds it cannot help verify it.
     /// Gateways that refuse HEAD (some CDNs) are asked for the item's first byte instead, as
-    /// ar.io's own nodes do.
-    pub async fn item_hint(&self, id: &TxId) -> Result<ItemHint, GatewayError> {
+    /// ar.io's own nodes do. Each gateway is asked on its own: one gateway's answer may point
+    /// at a bundle that forges the item, and then the next one's is needed.
+    pub async fn item_hint_on(&self, id: &TxId, gateway: usize) -> Result<ItemHint, GatewayError> {
         let what = format!("bundle holding {id}");
         let path = format!("raw/{id}");
         let timeout = self.small_timeout();
         let check = |reply: Reply| item_hint_from(id, &reply);
-        match self.head_checked(&what, &path, timeout, check).await {
+        let only = Some(gateway);
+        match self.head_checked(only, &what, &path, timeout, check).await {
             Err(e) if !e.is_not_found() => {
                 tracing::debug!(error = %e, "HEAD failed; asking for the first byte instead");
-                self.get_checked(&what, &path, Some(0..1), timeout, check)
+                self.get_checked_on(gateway, &what, &path, Some(0..1), timeout, check)
                     .await
             }
             answer => answer,
@@ -141,8 +143,13 @@ impl GatewayClient {
             })
     }
 
-    /// Locates a format-2 transaction's data in the weave.
-    pub async fn tx_location(&self, header: &TxHeader) -> Result<TxLocation, GatewayError> {
+    /// Locates a format-2 transaction's data in the weave: the first gateway's answer, or
+    /// only gateway number `only`'s (to compare answers when one place turns out wrong).
+    pub async fn tx_location(
+        &self,
+        header: &TxHeader,
+        only: Option<usize>,
+    ) -> Result<TxLocation, GatewayError> {
         let id = header.id;
         let data_root = header.data_root.ok_or_else(|| GatewayError::Invalid {
             what: format!("data of {id}"),
@@ -150,33 +157,33 @@ impl GatewayClient {
         })?;
         let what = format!("offset of {id}");
         let data_size = header.data_size;
-        let end_offset = self
-            .get_checked(
-                &what,
-                &format!("tx/{id}/offset"),
-                None,
-                self.small_timeout(),
-                |reply| {
-                    let parsed: OffsetJson = serde_json::from_slice(&reply.body)
-                        .map_err(|e| integrity(format!("offset JSON: {e}")))?;
-                    let (Some(offset), Some(size)) = (parsed.offset.value(), parsed.size.value())
-                    else {
-                        return Err(integrity("offset JSON holds no numbers"));
-                    };
-                    if size != data_size {
-                        return Err(integrity(format!(
-                            "offset endpoint says size {size}, signed header says {data_size}"
-                        )));
-                    }
-                    if offset.checked_add(1).is_none_or(|end| end < size) {
-                        return Err(integrity(format!(
-                            "offset {offset} is before the weave start"
-                        )));
-                    }
-                    Ok(offset)
-                },
-            )
-            .await?;
+        let path = format!("tx/{id}/offset");
+        let check = |reply: Reply| {
+            let parsed: OffsetJson = serde_json::from_slice(&reply.body)
+                .map_err(|e| integrity(format!("offset JSON: {e}")))?;
+            let (Some(offset), Some(size)) = (parsed.offset.value(), parsed.size.value()) else {
+                return Err(integrity("offset JSON holds no numbers"));
+            };
+            if size != data_size {
+                return Err(integrity(format!(
+                    "offset endpoint says size {size}, signed header says {data_size}"
+                )));
+            }
+            if offset.checked_add(1).is_none_or(|end| end < size) {
+                return Err(integrity(format!(
+                    "offset {offset} is before the weave start"
+                )));
+            }
+            Ok(offset)
+        };
+        let timeout = self.small_timeout();
+        let end_offset = match only {
+            Some(gateway) => {
+                self.get_checked_on(gateway, &what, &path, None, timeout, check)
+                    .await?
+            }
+            None => self.get_checked(&what, &path, None, timeout, check).await?,
+        };
         Ok(TxLocation {
             id,
             data_root,

@@ -179,23 +179,18 @@ impl GatewayClient {
     }
 
     /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body.
+    /// `only` restricts it to one gateway, as in [`Self::get_checked_on`].
     pub async fn head_checked<T>(
         &self,
+        only: Option<usize>,
         what: &str,
         path: &str,
         timeout: Duration,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        self.checked(
-            reqwest::Method::HEAD,
-            None,
-            what,
-            path,
-            None,
-            timeout,
-            check,
-        )
-        .await
+        let method = reqwest::Method::HEAD;
+        self.checked(method, only, what, path, None, timeout, check)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@ mod block;
 mod client;
 mod error;
 
-pub use arweave_api::{TxLocation, VerifiedChunk, verify_chunk_json};
+pub use arweave_api::{ItemHint, TxLocation, VerifiedChunk, verify_chunk_json};
 pub use block::BlockHeader;
 pub use client::{GatewayClient, GatewayConfig, Reply};
 pub use error::{AttemptError, GatewayError};
