@@ -399,3 +399,75 @@ async fn damaged_item_records_are_checked_against_the_bundle() {
         assert_eq!(drive.stat(&a.id).await.unwrap().size, 300_000);
     }
 }
+
+/// A header signed by the test wallet claiming `data_size` bytes under a made-up data_root.
+fn signed_claim(data_size: u64) -> weavedrive_cache::arweave::TxHeader {
+    use weavedrive_cache::arweave::TxHeader;
+    let wallet = TestWallet::fixed();
+    let mut header = TxHeader {
+        format: 2,
+        id: TxId([0; 32]),
+        last_tx: vec![7; 32],
+        owner: wallet.owner(),
+        tags: Vec::new(),
+        target: Vec::new(),
+        quantity: "0".into(),
+        data: Vec::new(),
+        data_size,
+        data_root: Some([9; 32]),
+        reward: "1000".into(),
+        signature: Vec::new(),
+    };
+    let message = header.signature_message().unwrap();
+    header.signature = wallet.sign(&message, &mut StdRng::seed_from_u64(1));
+    header.id = TxId::from_signature(&header.signature);
+    header
+}
+
+/// Issue 15.4: what the cache keeps per transaction does not grow with the size its signed
+/// header claims: a 2^62-byte claim is described in constant memory, and a 1 TiB
+/// transaction's chunk map is read by record, not whole (it would be 192 MiB).
+#[test]
+fn huge_claims_cost_nothing_to_describe() {
+    use weavedrive_cache::gateway::TxLocation;
+    use weavedrive_cache::txmap::TxRecord;
+    let location = |header: &weavedrive_cache::arweave::TxHeader| TxLocation {
+        id: header.id,
+        data_root: header.data_root.unwrap(),
+        data_size: header.data_size,
+        end_offset: header.data_size + 5_000_000,
+    };
+    let rss_before = rss();
+    let huge = signed_claim(1 << 62);
+    let record = TxRecord::in_memory(huge.clone(), Some(location(&huge)));
+    assert_eq!(record.chunk_count(), 1 << 44);
+    let last = record.chunk_count() - 1;
+    assert_eq!(record.chunk_range(last), (1 << 62) - (256 << 10)..1 << 62);
+    assert_eq!(record.chunk_index((1 << 62) - 1), last);
+    assert_eq!(record.known_hash(last), None);
+    assert!(record.record_hash_in_memory(last, [1; 32]));
+    assert_eq!(record.known_hash(last), Some([1; 32]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = TxMapStore::open(dir.path()).unwrap();
+    let tib = signed_claim(1 << 40);
+    let created = store.create(tib.clone(), Some(location(&tib))).unwrap();
+    let mark = |index: usize| [(index % 251) as u8 + 1; 32];
+    for index in [0, 12_345, (1 << 22) - 1] {
+        created.record_hash(index, mark(index)).unwrap();
+    }
+    drop(created);
+    let started = Instant::now();
+    let loaded = store.load(&tib.id).unwrap().expect("kept");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(loaded.known_hash(12_345), Some(mark(12_345)));
+    assert_eq!(loaded.known_hash((1 << 22) - 1), Some(mark((1 << 22) - 1)));
+    assert_eq!(loaded.known_hash(7), None);
+    assert_eq!(loaded.known_hashes().len(), 3);
+    let grown = rss().saturating_sub(rss_before);
+    assert!(grown < 32 << 20, "describing them cost {} MiB", grown >> 20);
+}
