@@ -332,15 +332,15 @@ async fn a_hint_over_100_gib_fetches_a_bounded_window() {
             .metrics()
             .num_alive_tasks()
     };
-    let started = Instant::now();
     handle.prefetch(0..100 * G);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // One task per chunk would be 409 600 of them.
     assert!(tasks() <= 600, "{} tasks alive after one hint", tasks());
+    let started = Instant::now();
     for _ in 0..1000 {
         handle.prefetch(0..100 * G);
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "hints block");
+    assert!(started.elapsed() < Duration::from_secs(1), "hints block");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(tasks() <= 600, "{} tasks alive after 1000 hints", tasks());
     let fetched = gateway.stats().chunk - before;
@@ -470,4 +470,81 @@ fn huge_claims_cost_nothing_to_describe() {
     assert_eq!(loaded.known_hashes().len(), 3);
     let grown = rss().saturating_sub(rss_before);
     assert!(grown < 32 << 20, "describing them cost {} MiB", grown >> 20);
+}
+
+/// What the files under `dir` take on disk (allocated blocks), and how many entries `sub`
+/// has.
+fn allocated(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            total += allocated(&entry.path());
+        }
+    }
+    total
+}
+
+fn entries(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// Issue 15.10: every id asked for leaves a record on disk (its header and chunk map, or
+/// an item's place); they count in the disk budget and the least recently used go past
+/// their share of it, pinned ones never. `gc` trims them too.
+#[tokio::test]
+async fn records_of_many_ids_stay_within_the_disk_budget() {
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 12);
+    let ids: Vec<(TxId, Bytes)> = (0..120)
+        .map(|n| {
+            let bytes = pseudo_random_data(n, 100);
+            (data.add_tx(bytes.clone(), vec![]), bytes)
+        })
+        .collect();
+    let gateway = TestGateway::start(data, GatewayOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 1 << 20;
+    let config = DriveConfig {
+        disk_budget: budget,
+        ..config(&[&gateway], dir.path())
+    };
+    let drive = Drive::new(config.clone()).unwrap();
+    drive.pin(&ids[0].0).await.unwrap();
+    for (id, bytes) in &ids {
+        assert!(drive.read_at(id, 0, 100).await.unwrap() == bytes);
+        assert!(
+            allocated(dir.path()) <= budget + (64 << 10),
+            "{} bytes on disk",
+            allocated(dir.path())
+        );
+    }
+    let records = allocated(&dir.path().join("tx"));
+    assert!(
+        records <= (budget / 16) + (16 << 10),
+        "records take {records} bytes"
+    );
+    let kept = entries(&dir.path().join("tx"));
+    assert!(kept < 20, "{kept} records kept");
+    // The pinned one and the most recent ones stay; a dropped one is just fetched again.
+    assert!(dir.path().join("tx").join(ids[0].0.to_string()).exists());
+    assert!(dir.path().join("tx").join(ids[119].0.to_string()).exists());
+    assert!(!dir.path().join("tx").join(ids[1].0.to_string()).exists());
+    assert!(drive.read_at(&ids[1].0, 0, 100).await.unwrap() == ids[1].1);
+    // gc to a smaller size trims them to its share.
+    drop(drive);
+    let drive = Drive::new(config).unwrap();
+    drive.gc(64 << 10).unwrap();
+    assert!(
+        entries(&dir.path().join("tx")) <= 2,
+        "{}",
+        entries(&dir.path().join("tx"))
+    );
+    assert!(
+        dir.path().join("tx").join(ids[0].0.to_string()).exists(),
+        "pinned"
+    );
 }

@@ -806,10 +806,15 @@ impl Drive {
             return;
         };
         let (store, id, stored) = (store.clone(), item.id, item.stored());
-        let saved = tokio::task::spawn_blocking(move || store.save(&id, &stored))
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
+        let drive = self.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            store.save(&id, &stored)?;
+            drive.record_used(crate::store::records::RecordKind::Item, &id);
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)
+        .and_then(|r| r);
         if let Err(e) = saved {
             self.disk_write_failed(&e, "could not store a data item's location");
         }

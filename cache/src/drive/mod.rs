@@ -30,6 +30,7 @@ use crate::arweave::{Hash, TxHeader, TxId};
 use crate::gateway::{GatewayClient, GatewayConfig, TxLocation, VerifiedChunk};
 use crate::memory::MemoryTier;
 use crate::store::DiskStore;
+use crate::store::records::{RecordKind, RecordSpace};
 use crate::txmap::{TxMapStore, TxRecord};
 use info::Counters;
 use item::{ItemFlights, ItemRecord, ItemStore};
@@ -82,8 +83,13 @@ const MEMO_ITEMS: (usize, u64) = (4096, 64 << 20);
 const MEMO_MANIFESTS: (usize, u64) = (64, 512 << 20);
 /// Chunks fetched ahead of readers at once, over the whole Drive, and the most one hint
 /// (`fd_advise`, read-ahead) may ask for: hints beyond them are dropped, not queued, so a
-/// guest advising 100 GiB costs nothing it did not read.
-const PREFETCH_IN_FLIGHT: usize = 128;
+/// guest advising 100 GiB costs nothing it did not read. The threads walking hints are
+/// bounded too (a guest may advise a thousand times a second).
+const PREFETCH_IN_FLIGHT: usize = 512;
+const PREFETCH_WALKERS: usize = 16;
+/// The share of the disk budget the per-id records (headers, chunk maps, item places) may
+/// take: a sixteenth, 1.25 GiB of the default 20 GiB (a few hundred thousand records).
+const RECORDS_SHARE: u64 = 16;
 const PREFETCH_MAX_CHUNKS: usize = 256;
 
 type Flight<T> = Shared<BoxFuture<'static, Result<T, DriveError>>>;
@@ -110,8 +116,12 @@ struct Inner {
     /// Transactions being located afresh after their chunks failed everywhere (see
     /// [`Drive::relocate`]).
     relocations: Mutex<HashMap<TxId, Flight<bool>>>,
-    /// Slots for chunk fetches started ahead of readers.
+    /// Slots for chunk fetches started ahead of readers, and for the threads that start
+    /// them (a hint arriving while all are busy is dropped).
     prefetch_slots: Arc<Semaphore>,
+    prefetch_walkers: Arc<Semaphore>,
+    /// What the per-id records on disk take (see `store/records.rs`).
+    records: Option<Arc<RecordSpace>>,
     pinned: Mutex<HashSet<TxId>>,
     /// Blocks being read from disk into memory ahead of a sequential reader.
     promotions: Promotions,
@@ -126,13 +136,14 @@ struct Inner {
 impl Drive {
     pub fn new(config: DriveConfig) -> Result<Drive, DriveError> {
         let client = Arc::new(GatewayClient::new(config.gateway.clone())?);
-        let (disk, maps, item_store) = match &config.cache_dir {
+        let (disk, maps, item_store, records) = match &config.cache_dir {
             Some(dir) => (
                 Some(Arc::new(DiskStore::open(dir, config.disk_budget)?)),
                 Some(Arc::new(TxMapStore::open(dir)?)),
                 Some(ItemStore::open(dir)?),
+                Some(Arc::new(RecordSpace::open(dir)?)),
             ),
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
         let drive = Drive {
             inner: Arc::new(Inner {
@@ -150,6 +161,8 @@ impl Drive {
                 chunk_flights: Mutex::default(),
                 relocations: Mutex::default(),
                 prefetch_slots: Arc::new(Semaphore::new(PREFETCH_IN_FLIGHT)),
+                prefetch_walkers: Arc::new(Semaphore::new(PREFETCH_WALKERS)),
+                records,
                 pinned: Mutex::default(),
                 promotions: Promotions::new(PARALLEL_DISK_READS),
                 last_disk_error: Mutex::default(),
@@ -158,6 +171,7 @@ impl Drive {
             }),
         };
         drive.restore_pins()?;
+        drive.trim_records(drive.inner.config.disk_budget);
         Ok(drive)
     }
 
@@ -431,12 +445,69 @@ impl Drive {
         self.inner.pinned.lock().unwrap().contains(id)
     }
 
-    /// Evicts unpinned blocks until the disk tier is within `target` bytes.
+    /// Evicts unpinned blocks, and records past their share, until the disk cache is within
+    /// `target` bytes. Returns the bytes of blocks freed.
     pub fn gc(&self, target: u64) -> Result<u64, DriveError> {
+        let records = self.trim_records(target);
         match &self.inner.disk {
-            Some(disk) => Ok(disk.evict_to(target)?),
+            Some(disk) => Ok(disk.evict_to(target.saturating_sub(records))?),
             None => Ok(0),
         }
+    }
+
+    /// Notes a record written or read (blocking), and trims the records to their share of
+    /// the budget if they went past it.
+    fn record_used(&self, kind: RecordKind, id: &TxId) {
+        let Some(records) = &self.inner.records else {
+            return;
+        };
+        records.used(kind, id);
+        if records.bytes() > self.inner.config.disk_budget / RECORDS_SHARE {
+            self.trim_records(self.inner.config.disk_budget);
+        } else if let Some(disk) = &self.inner.disk {
+            disk.reserve(records.bytes());
+        }
+    }
+
+    /// Deletes the least recently used unpinned records past their share of `budget`, and
+    /// tells the block store what the rest take. Returns that. Blocking.
+    fn trim_records(&self, budget: u64) -> u64 {
+        let Some(records) = &self.inner.records else {
+            return 0;
+        };
+        let pinned = self.inner.pinned.lock().unwrap().clone();
+        let keep = |kind: RecordKind, id: &TxId| match kind {
+            RecordKind::Tx => pinned.contains(id),
+            RecordKind::Item => {
+                !pinned.is_empty()
+                    && self
+                        .inner
+                        .item_store
+                        .as_ref()
+                        .and_then(|s| s.root_of(id))
+                        .is_some_and(|root| pinned.contains(&root))
+            }
+        };
+        for (kind, id) in records.over(budget / RECORDS_SHARE, keep) {
+            let removed = match kind {
+                RecordKind::Tx => {
+                    self.inner.txs.lock().unwrap().pop(&id);
+                    self.inner.maps.as_ref().map(|m| m.remove(&id))
+                }
+                RecordKind::Item => {
+                    self.inner.items.lock().unwrap().pop(&id);
+                    self.inner.item_store.as_ref().map(|s| s.remove(&id))
+                }
+            };
+            if let Some(Err(e)) = removed {
+                tracing::warn!(%id, error = %e, "could not remove a record past the budget");
+            }
+        }
+        let bytes = records.bytes();
+        if let Some(disk) = &self.inner.disk {
+            disk.reserve(bytes);
+        }
+        bytes
     }
 
     /// Removes every unpinned block and the maps of unpinned transactions.
@@ -449,6 +520,7 @@ impl Drive {
             if !self.is_pinned(&id) {
                 maps.remove(&id)?;
                 self.inner.txs.lock().unwrap().pop(&id);
+                self.forget_record(RecordKind::Tx, &id);
             }
         }
         if let Some(items) = &self.inner.item_store {
@@ -456,10 +528,17 @@ impl Drive {
                 if !items.root_of(&id).is_some_and(|r| self.is_pinned(&r)) {
                     items.remove(&id)?;
                     self.inner.items.lock().unwrap().pop(&id);
+                    self.forget_record(RecordKind::Item, &id);
                 }
             }
         }
         Ok(())
+    }
+
+    fn forget_record(&self, kind: RecordKind, id: &TxId) {
+        if let Some(records) = &self.inner.records {
+            records.removed(kind, id);
+        }
     }
 
     fn pins_dir(&self) -> Option<PathBuf> {
@@ -600,6 +679,7 @@ impl Drive {
         };
         Ok(maps.load(id)?.map(|tx| {
             let tx = Arc::new(tx);
+            self.record_used(RecordKind::Tx, id);
             self.remember_tx(tx.clone());
             tx
         }))
@@ -631,8 +711,13 @@ impl Drive {
             None => Arc::new(TxRecord::in_memory(header, location)),
             Some(maps) => {
                 let fallback = header.clone();
-                let created =
-                    blocking(move || Ok::<_, DriveError>(maps.create(header, location))).await?;
+                let (drive, id) = (self.clone(), header.id);
+                let created = blocking(move || {
+                    let created = maps.create(header, location);
+                    drive.record_used(RecordKind::Tx, &id);
+                    Ok::<_, DriveError>(created)
+                })
+                .await?;
                 // A disk that cannot take the map (full, read-only) must not stop reads: this
                 // process keeps the map in memory and the network still serves.
                 Arc::new(created.unwrap_or_else(|e| {
@@ -1156,10 +1241,14 @@ impl Drive {
             return;
         }
         let Ok(runtime) = self.runtime() else { return };
+        let Ok(walker) = self.inner.prefetch_walkers.clone().try_acquire_owned() else {
+            return;
+        };
         let first = tx.chunk_index(range.start);
         let last = tx.chunk_index(end - 1).min(first + PREFETCH_MAX_CHUNKS - 1);
         let (drive, tx) = (self.clone(), tx.clone());
         runtime.clone().spawn_blocking(move || {
+            let _walker = walker;
             for index in first..=last {
                 if !drive.prefetch_chunk(&runtime, &tx, index) {
                     break;

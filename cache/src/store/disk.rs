@@ -44,6 +44,9 @@ pub struct DiskStore {
     open_blocks: Mutex<LruCache<BlockKey, Arc<OpenBlock>>>,
     tmp_dir: PathBuf,
     budget: u64,
+    /// Bytes of the budget other files of the cache take (the per-id records): blocks get
+    /// the rest.
+    reserved: AtomicU64,
     /// Never held across file I/O, so reads of different blocks don't queue behind a write.
     index: Mutex<Index>,
     counters: Counters,
@@ -94,6 +97,7 @@ impl DiskStore {
             )),
             tmp_dir,
             budget: budget_bytes,
+            reserved: AtomicU64::new(0),
             index: Mutex::new(Index::new()),
             counters: Counters::default(),
             tmp_seq: AtomicU64::new(0),
@@ -109,6 +113,16 @@ impl DiskStore {
 
     pub fn budget(&self) -> u64 {
         self.budget
+    }
+
+    /// Sets how much of the budget other files take; blocks are evicted down to the rest
+    /// from the next write on.
+    pub fn reserve(&self, bytes: u64) {
+        self.reserved.store(bytes, Relaxed);
+    }
+
+    fn block_budget(&self) -> u64 {
+        self.budget.saturating_sub(self.reserved.load(Relaxed))
     }
 
     /// The block's data, or `None` if it is absent or was corrupt (then its file is removed).
@@ -243,7 +257,7 @@ impl DiskStore {
         let victims = {
             let mut index = self.index();
             index.insert(key, size, SystemTime::now());
-            index.pop_victims(self.budget)
+            index.pop_victims(self.block_budget())
         };
         self.delete_evicted_logged(victims);
         Ok(())

@@ -4,6 +4,7 @@
 pub mod block_file;
 pub mod disk;
 mod index;
+pub mod records;
 
 pub use block_file::{BlockCorrupt, BlockKey};
 pub use disk::{DiskStats, DiskStore};
