@@ -36,6 +36,22 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         .map_err(|e| std::io::Error::from_raw_os_error(e.raw() as i32))
 }
 
+/// `fd_advise(WILLNEED)` over the first `len` bytes: a guest asking the host to fetch ahead.
+#[cfg(target_os = "wasi")]
+fn advise(path: &str, len: u64) -> std::io::Result<String> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(path)?;
+    // SAFETY: a valid open descriptor.
+    unsafe { wasi::fd_advise(file.as_raw_fd() as u32, 0, len, wasi::ADVICE_WILLNEED) }
+        .map_err(|e| std::io::Error::from_raw_os_error(e.raw() as i32))?;
+    Ok("advised".into())
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn advise(path: &str, _len: u64) -> std::io::Result<String> {
+    File::open(path).map(|_| "advised".into())
+}
+
 /// The same on the host, so the probe also runs natively (a baseline, and `cargo test`).
 #[cfg(not(target_os = "wasi"))]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
@@ -61,6 +77,7 @@ fn main() {
         "whole" => whole(arg(2)),
         "bench-seq" => bench_seq(arg(2), num(3) as usize),
         "bench-rand" => bench_rand(arg(2), num(3), num(4)),
+        "advise" => advise(arg(2), num(3)),
         other => {
             eprintln!("unknown command {other:?}");
             std::process::exit(2);
