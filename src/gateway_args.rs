@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use weavedrive_cache::GatewayConfig;
+use weavedrive_cache::units::parse_size;
 
 #[derive(Args, Debug, Clone)]
 pub struct GatewayArgs {
@@ -27,6 +28,11 @@ pub struct GatewayArgs {
     /// Extra rounds over the gateways after transient failures.
     #[arg(long, default_value_t = 4, global = true)]
     pub retries: u32,
+    /// Largest transaction data_size accepted (e.g. 1TiB, 500GiB). A signed header claiming
+    /// more is refused before anything is sized by it; the default is well above the
+    /// largest real transactions.
+    #[arg(long, default_value = "1TiB", value_parser = parse_size, global = true)]
+    pub max_data_size: u64,
 }
 
 impl GatewayArgs {
@@ -37,6 +43,7 @@ impl GatewayArgs {
             concurrency: 64,
             timeout: 60,
             retries: 4,
+            max_data_size: GatewayConfig::default().max_data_size,
         }
     }
 
@@ -47,6 +54,7 @@ impl GatewayArgs {
             read_timeout: Duration::from_secs(self.timeout.clamp(1, 20)),
             retries: self.retries,
             max_concurrency: self.concurrency.max(1) * 2,
+            max_data_size: self.max_data_size,
             ..GatewayConfig::default()
         }
     }

@@ -1,6 +1,7 @@
 //! `weavedrive stat`: what a transaction or data item is, how it was verified, and how much
 //! of it is cached.
 
+use weavedrive_cache::arweave::tx::FORMAT1_NOTE;
 use weavedrive_cache::drive::{ItemInfo, SignatureCheck, VerificationMode};
 use weavedrive_cache::units::format_size;
 use weavedrive_cache::{Drive, TxId, TxInfo};
@@ -16,6 +17,9 @@ pub async fn run(drive: &Drive, id: &TxId, json: bool) -> anyhow::Result<()> {
     match &info.item {
         None => println!("format:  {}", info.format),
         Some(item) => print_item(item),
+    }
+    if info.format == 1 && info.item.is_none() {
+        println!("note:    {}", FORMAT1_NOTE);
     }
     println!("owner:   {}", info.owner_address);
     println!(
@@ -106,7 +110,7 @@ fn item_json(item: &ItemInfo) -> serde_json::Value {
 }
 
 pub fn to_json(info: &TxInfo) -> serde_json::Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "id": info.id.to_string(),
         "size": info.size,
         "format": info.format,
@@ -117,5 +121,10 @@ pub fn to_json(info: &TxInfo) -> serde_json::Value {
         "bytes_cached": info.bytes_cached,
         "pinned": info.pinned,
         "item": info.item.as_ref().map(item_json),
-    })
+    });
+    if info.format == 1 && info.item.is_none() {
+        json["format1_fields_authenticated"] = false.into();
+        json["note"] = FORMAT1_NOTE.into();
+    }
+    json
 }

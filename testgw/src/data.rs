@@ -150,11 +150,22 @@ impl GatewayData {
         header.signature = self.wallet.sign(&message, &mut self.rng);
         header.id = TxId::from_signature(&header.signature);
         debug_assert!(header.verify().is_ok());
+        self.push_tx(header, data, tree)
+    }
 
+    /// Serves `header` as given for its id (signed elsewhere, or a lie: see `format1`), with
+    /// `data` at `/{id}` and in the weave. The weave extent (what `/tx/{id}/offset` reports)
+    /// is the header's data_size when that claims more than `data` holds.
+    pub fn add_signed_tx(&mut self, header: TxHeader, data: Bytes) -> TxId {
+        let tree = build_tree(&data);
+        self.push_tx(header, data, tree)
+    }
+
+    fn push_tx(&mut self, header: TxHeader, data: Bytes, tree: MerkleTree) -> TxId {
         let start = self.next_start;
-        let size = data.len() as u64;
-        let end_offset = start + size - 1;
-        self.next_start = start + size + GAP;
+        let extent = header.data_size.max(data.len() as u64);
+        let end_offset = start + extent - 1;
+        self.next_start = start.saturating_add(extent).saturating_add(GAP);
         let id = header.id;
         self.by_id.insert(id, self.txs.len());
         self.txs.push(StoredTx {

@@ -17,6 +17,7 @@ mod body;
 mod conn;
 mod data;
 mod faults;
+pub mod format1;
 mod hostile;
 pub mod items;
 mod manifest;
@@ -28,6 +29,7 @@ mod wallet;
 
 pub use data::{GatewayData, ItemPlace, Reported, StoredTx, WEAVE_START, pseudo_random_data};
 pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
+pub use format1::{Format1, Format1Serving, Resplit};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
 pub use stats::Stats;

@@ -156,9 +156,11 @@ pub(crate) fn render(
                 Some(Fault::WrongOffset) => data.decoy_end_offset(t),
                 _ => t.end_offset,
             };
+            // The header's size, like a node: a header claiming more than the data stored
+            // (a lie, see `format1::claimed_size_header`) is answered consistently.
             Reply::json(&serde_json::json!({
                 "offset": offset.to_string(),
-                "size": t.size().to_string(),
+                "size": t.header.data_size.max(t.size()).to_string(),
             }))
         }),
         Route::TxDataSize(id) => tx(id).map_or_else(not_found, |t| {

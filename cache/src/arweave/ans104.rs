@@ -72,6 +72,10 @@ pub enum ItemError {
     BadTags(String),
     #[error("data item signature does not verify")]
     BadSignature,
+    /// The owner or signature is not the size its signature type has (a type-1 owner is a
+    /// 4096-bit RSA key); refused before any signature arithmetic.
+    #[error("data item of signature type {0}: {1}")]
+    KeySize(u16, String),
 }
 
 /// A parsed item header; the data is what follows `data_offset` in the item's bytes.
@@ -158,6 +162,7 @@ impl DataItem {
         if !self.signature_type.is_verified() {
             return Ok(Verification::Unverified(self.signature_type));
         }
+        self.check_key_size()?;
         let message = self.signed_message(data_len, data_sha384);
         let valid = match self.signature_type {
             SignatureType::Arweave => rsa_pss::verify(&self.owner, &message, &self.signature),
@@ -177,6 +182,29 @@ impl DataItem {
         } else {
             Err(ItemError::BadSignature)
         }
+    }
+
+    /// Parsed items have these sizes by construction; a `DataItem` built any other way is
+    /// held to them too, so a huge "RSA key" never reaches the big-number code.
+    fn check_key_size(&self) -> Result<(), ItemError> {
+        let (signature_len, owner_len) = self.signature_type.lengths();
+        let kind = self.signature_type as u16;
+        if self.owner.len() != owner_len {
+            return Err(ItemError::KeySize(
+                kind,
+                format!("owner is {} bytes, not {owner_len}", self.owner.len()),
+            ));
+        }
+        if self.signature.len() != signature_len {
+            return Err(ItemError::KeySize(
+                kind,
+                format!(
+                    "signature is {} bytes, not {signature_len}",
+                    self.signature.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The deep hash the signature signs.
@@ -448,6 +476,39 @@ mod tests {
         ));
         assert_eq!(decode_tags(&encode_tags(&tags())), Ok(tags()));
         assert_eq!(decode_tags(&[]), Ok(vec![]));
+    }
+
+    /// A type-1 item whose owner is a 256 KiB "key" is refused at once, not after minutes of
+    /// arithmetic.
+    #[test]
+    fn huge_rsa_owner_is_refused_before_any_arithmetic() {
+        let owner = vec![0xff; 256 * 1024];
+        let mut signature = vec![0xff; 256 * 1024];
+        signature[0] = 0x7f;
+        let item = DataItem {
+            signature_type: SignatureType::Arweave,
+            signature,
+            owner,
+            target: None,
+            anchor: None,
+            tags: vec![],
+            raw_tags: vec![],
+            data_offset: 0,
+        };
+        let started = std::time::Instant::now();
+        let verdict = item.verify(b"data");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            verdict,
+            Err(ItemError::KeySize(
+                1,
+                "owner is 262144 bytes, not 512".into()
+            ))
+        );
     }
 
     /// Items signed by arbundles (the reference implementation, `interop/ans104-items.js`):

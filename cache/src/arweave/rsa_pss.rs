@@ -9,8 +9,22 @@ use sha2::{Digest, Sha256};
 const H_LEN: usize = 32;
 const PUBLIC_EXPONENT: u32 = 65537;
 
-/// True when `signature` is a valid RSA-PSS signature of `message` by the key `modulus`.
+/// Arweave's RSA keys are 4096 bits: `owner` is a 512-byte modulus and signatures are 512
+/// bytes (transactions of both formats, ANS-104 type-1 items).
+pub const ARWEAVE_KEY_BYTES: usize = 512;
+
+/// True when `signature` is a valid RSA-PSS signature of `message` by the 4096-bit key
+/// `modulus`. Any other size is refused before any big-number work: a hostile 256 KiB
+/// "modulus" would cost minutes per check.
 pub fn verify(modulus: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    if modulus.len() != ARWEAVE_KEY_BYTES || signature.len() != ARWEAVE_KEY_BYTES {
+        return false;
+    }
+    verify_any_size(modulus, message, signature)
+}
+
+/// [`verify`] for a key of any size (tests use small keys, quick to generate).
+fn verify_any_size(modulus: &[u8], message: &[u8], signature: &[u8]) -> bool {
     let n = BigUint::from_bytes_be(modulus);
     let mod_bits = n.bits();
     let k = mod_bits.div_ceil(8);
@@ -98,19 +112,32 @@ mod tests {
         for salt_len in [0, 20, 32, 1024 / 8 - 32 - 2] {
             let signer = SigningKey::<Sha256>::new_with_salt_len(key.clone(), salt_len);
             let sig = signer.sign_with_rng(&mut rng, msg).to_vec();
-            assert!(verify(&modulus, msg, &sig), "salt {salt_len}");
-            assert!(!verify(&modulus, b"other message", &sig));
+            assert!(verify_any_size(&modulus, msg, &sig), "salt {salt_len}");
+            assert!(!verify_any_size(&modulus, b"other message", &sig));
             for i in [0, sig.len() / 2, sig.len() - 1] {
                 let mut bad = sig.clone();
                 bad[i] ^= 1;
-                assert!(!verify(&modulus, msg, &bad));
+                assert!(!verify_any_size(&modulus, msg, &bad));
             }
-            assert!(!verify(&modulus, msg, &sig[1..]));
+            assert!(!verify_any_size(&modulus, msg, &sig[1..]));
             let mut other_modulus = modulus.clone();
             other_modulus[10] ^= 0x40;
-            assert!(!verify(&other_modulus, msg, &sig));
+            assert!(!verify_any_size(&other_modulus, msg, &sig));
+            // Valid, but not an Arweave (4096-bit) key.
+            assert!(!verify(&modulus, msg, &sig));
         }
-        assert!(!verify(&[], msg, &[]));
-        assert!(!verify(&modulus, msg, &vec![0xff; modulus.len()]));
+        assert!(!verify_any_size(&[], msg, &[]));
+        assert!(!verify_any_size(&modulus, msg, &vec![0xff; modulus.len()]));
+    }
+
+    /// A 256 KiB "key" is refused at once; checked, it would cost minutes.
+    #[test]
+    fn huge_keys_are_refused_before_any_arithmetic() {
+        let huge = vec![0xffu8; 256 * 1024];
+        let mut signature = huge.clone();
+        signature[0] = 0x7f; // below the modulus, so only the size can refuse it
+        let started = std::time::Instant::now();
+        assert!(!verify(&huge, b"message", &signature));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
     }
 }

@@ -1,8 +1,12 @@
 //! Transaction headers (formats 1 and 2): parsing the gateway JSON and authenticating it.
 //!
 //! A header is authentic for an id when `id == sha256(signature)` and the signature verifies
-//! against `owner` over the header's signature message. That one check vouches for
-//! `data_root`, `data_size` and the tags, which is why no other trust in gateways is needed.
+//! against `owner` over the header's signature message. For format 2 that one check vouches
+//! for `data_root`, `data_size` and the tags, which is why no other trust in gateways is
+//! needed. Format 1 signs `owner‖target‖data‖quantity‖reward‖last_tx‖tags` with no lengths:
+//! the signature vouches for those bytes, not for where one field ends and the next begins.
+//! The field rules nodes enforce ([`TxHeader::check_rules`]) rule out most other splits;
+//! [`FORMAT1_NOTE`] says what they leave open.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,7 +58,39 @@ pub enum TxError {
     /// A format-1 signature covers the data, which the gateway left out of the header.
     #[error("format-1 header without its data cannot be verified on its own")]
     NeedsData,
+    /// A field breaks a rule every node enforces (so no valid transaction has it); the text
+    /// names the field, its value or size, and the rule. Checked before any signature work.
+    #[error("header breaks a protocol rule: {0}")]
+    Rule(String),
 }
+
+/// The most data a format-1 transaction can carry: nodes refuse more (ArweaveTeam/arweave,
+/// `apps/arweave/include/ar.hrl`: `-define(TX_DATA_SIZE_LIMIT, 10 * ?MiB).`, checked on
+/// `byte_size(TX#tx.data)` in `ar_tx:tx_field_size_limit_v1/3`).
+pub const FORMAT1_MAX_DATA: u64 = 10 * 1024 * 1024;
+
+/// The longest `target`: an address, sha256 of an owner (`ar_tx:verify_target_length/2`).
+const TARGET_BYTES: usize = 32;
+
+/// `last_tx` anchors: empty (a wallet's first transaction), a transaction id (32 bytes), or
+/// a block hash (48 bytes, accepted since fork 1.8); nodes refuse longer ones
+/// (`ar_tx:tx_field_size_limit_v1/3` and `_v2/3`).
+const LAST_TX_SIZES: [usize; 3] = [0, 32, 48];
+
+/// What frontends say of every format-1 transaction (`stat`, `/tx/<id>` JSON): what its
+/// signature proves, and which re-splits of the signed bytes the node's field rules leave
+/// open (the same signature and id, read as different fields).
+pub const FORMAT1_NOTE: &str = "format 1 signs owner, target, data, quantity, reward, \
+last_tx and tags run together without lengths: the signature proves those bytes, not where \
+one field ends and the next begins. The field rules nodes enforce narrow the other readings \
+but leave some: with quantity 0, 32 bytes can move between the target and the start of the \
+data; the data can end earlier or later wherever the bytes after it still read as quantity \
+and reward (decimal digits) and a last_tx of 0, 32 or 48 bytes; and the tags can be cut \
+anywhere. With several gateways, their verified fields are compared: two that agree settle \
+them, and differing fields with no two agreeing are refused.";
+
+/// Most bytes of tag names and values together (`ar_tx:validate_tags_size/2`).
+const MAX_TAG_BYTES: usize = 2048;
 
 /// The JSON shape gateways serve. Numbers arrive as strings or as numbers depending on the
 /// server, so both are accepted.
@@ -112,8 +148,21 @@ impl NumOrString {
                 "{field} is not a decimal number"
             )));
         }
+        check_canonical(field, &text)?;
         Ok(text)
     }
+}
+
+/// Nodes sign `integer_to_binary(N)`: digits only, no leading zero. An extra `0` would be a
+/// signed byte that could have belonged to the neighbouring field (format 1).
+fn check_canonical(field: &str, text: &str) -> Result<(), TxError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
+        return Err(TxError::Rule(format!(
+            "{field} {text:?} is not a canonical decimal (digits only, no sign, no leading zeros)"
+        )));
+    }
+    Ok(())
 }
 
 fn decode(field: &str, text: &str) -> Result<Vec<u8>, TxError> {
@@ -158,7 +207,7 @@ impl TxHeader {
             .as_decimal("data_size")?
             .parse::<u64>()
             .map_err(|_| TxError::Malformed("data_size does not fit in 64 bits".into()))?;
-        let header = TxHeader {
+        let mut header = TxHeader {
             format: format as u8,
             id,
             last_tx: decode("last_tx", &raw.last_tx)?,
@@ -172,7 +221,13 @@ impl TxHeader {
             reward: raw.reward.as_decimal("reward")?,
             signature: decode("signature", &raw.signature)?,
         };
-        header.check_shape()?;
+        // Fields a format does not sign are dropped rather than kept unverified: format 2
+        // signs data_root, not the data; format 1 signs the data, and has no data_root.
+        match header.format {
+            2 => header.data = Vec::new(),
+            _ => header.data_root = None,
+        }
+        header.check_rules()?;
         Ok(header)
     }
 
@@ -189,20 +244,85 @@ impl TxHeader {
         Ok(header)
     }
 
-    fn check_shape(&self) -> Result<(), TxError> {
+    /// The field rules every node enforces (ArweaveTeam/arweave `ar_tx.erl`: field sizes,
+    /// target length, canonical integers, the format-1 data limit), checked before any
+    /// signature work. For format 1 they also narrow which field splits a signature allows.
+    pub fn check_rules(&self) -> Result<(), TxError> {
+        let rule = |text: String| Err(TxError::Rule(text));
+        if self.owner.len() != rsa_pss::ARWEAVE_KEY_BYTES {
+            return rule(format!(
+                "owner is {} bytes: transactions are signed by 4096-bit RSA keys, whose \
+                 owner (the modulus) is {} bytes",
+                self.owner.len(),
+                rsa_pss::ARWEAVE_KEY_BYTES
+            ));
+        }
+        if self.signature.len() != rsa_pss::ARWEAVE_KEY_BYTES {
+            return rule(format!(
+                "signature is {} bytes: a 4096-bit RSA signature is {} bytes",
+                self.signature.len(),
+                rsa_pss::ARWEAVE_KEY_BYTES
+            ));
+        }
+        check_canonical("quantity", &self.quantity)?;
+        check_canonical("reward", &self.reward)?;
+        if !LAST_TX_SIZES.contains(&self.last_tx.len()) {
+            return rule(format!(
+                "last_tx is {} bytes: an anchor is empty, a 32-byte transaction id or a \
+                 48-byte block hash",
+                self.last_tx.len()
+            ));
+        }
+        let tag_bytes: usize = self.tags.iter().map(|t| t.name.len() + t.value.len()).sum();
+        if tag_bytes > MAX_TAG_BYTES {
+            return rule(format!(
+                "tags are {tag_bytes} bytes: nodes accept at most {MAX_TAG_BYTES} bytes of tag \
+                 names and values"
+            ));
+        }
+        if self.target.len() > TARGET_BYTES {
+            return rule(format!(
+                "target is {} bytes: an address is {TARGET_BYTES} bytes",
+                self.target.len()
+            ));
+        }
+        if !self.data.is_empty() && self.data.len() as u64 != self.data_size {
+            return rule(format!(
+                "data_size says {}, the inline data is {} bytes",
+                self.data_size,
+                self.data.len()
+            ));
+        }
         match self.format {
             2 if self.data_size > 0 && self.data_root.is_none() => Err(TxError::Malformed(
                 "format 2 transaction with data has no data_root".into(),
             )),
-            1 if !self.data.is_empty() && self.data.len() as u64 != self.data_size => Err(
-                TxError::Malformed("inline data length differs from data_size".into()),
-            ),
+            // The next two rules (nodes since fork 2.4) pin the target/data boundary of
+            // format 1; format 2 signs field boundaries, and older format-2 transactions may
+            // break them validly, so they are not applied there.
+            1 if !self.target.is_empty() && self.target.len() != TARGET_BYTES => rule(format!(
+                "target is {} bytes: format 1 allows only none or a {TARGET_BYTES}-byte \
+                 address",
+                self.target.len()
+            )),
+            1 if self.target.is_empty() && self.quantity != "0" => rule(format!(
+                "quantity is {} with no target: a transfer needs a {TARGET_BYTES}-byte target",
+                self.quantity
+            )),
+            1 if self.data_size > FORMAT1_MAX_DATA => rule(format!(
+                "data_size {} is above the {} MiB nodes allow format-1 data",
+                self.data_size,
+                FORMAT1_MAX_DATA >> 20
+            )),
             _ => Ok(()),
         }
     }
 
-    /// Checks `id == sha256(signature)` and the RSA-PSS signature over the header.
+    /// Checks the field rules, `id == sha256(signature)` and the RSA-PSS signature over the
+    /// header. Costs one 4096-bit RSA operation (about a millisecond): async callers run it
+    /// off the runtime threads.
     pub fn verify(&self) -> Result<(), TxError> {
+        self.check_rules()?;
         if TxId::from_signature(&self.signature) != self.id {
             return Err(TxError::IdNotSignature);
         }
@@ -272,7 +392,11 @@ impl TxHeader {
     /// Attaches format-1 data fetched separately and verifies the whole header with it.
     pub fn verify_with_data(mut self, data: Vec<u8>) -> Result<Self, TxError> {
         if data.len() as u64 != self.data_size {
-            return Err(TxError::BadSignature);
+            return Err(TxError::Rule(format!(
+                "data is {} bytes, data_size says {}",
+                data.len(),
+                self.data_size
+            )));
         }
         self.data = data;
         self.verify()?;

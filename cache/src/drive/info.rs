@@ -90,10 +90,15 @@ impl Counters {
 }
 
 /// What `/tx/<id>` shows in every frontend: the authenticated header as gateways serve it,
-/// plus the owner's address, pretty printed with a final newline.
+/// plus the owner's address, pretty printed with a final newline. Format 1 also says that
+/// its field boundaries are not authenticated.
 pub fn header_json(header: &crate::arweave::TxHeader) -> Vec<u8> {
     let mut value = header.to_json();
     value["owner_address"] = header.owner_address().into();
+    if header.format == 1 {
+        value["weavedrive_format1_fields_authenticated"] = false.into();
+        value["weavedrive_note"] = crate::arweave::tx::FORMAT1_NOTE.into();
+    }
     let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value always serializes");
     text.push(b'\n');
     text

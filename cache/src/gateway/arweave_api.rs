@@ -9,7 +9,13 @@ use serde::Deserialize;
 
 use super::client::{GatewayClient, Reply};
 use super::error::{AttemptError, GatewayError};
+use crate::arweave::tx::FORMAT1_MAX_DATA;
 use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, b64, merkle};
+use crate::units::format_size;
+
+/// The slowest link a format-1 data download is given time for (bytes per second), on top
+/// of the usual request timeout.
+const FORMAT1_SLOW_LINK: u64 = 256 * 1024;
 
 /// Where a format-2 transaction's data lives in the weave, from its authenticated header plus
 /// the (unauthenticated, but only used to find chunks that are then proven) `/offset` answer.
@@ -111,36 +117,209 @@ impl GatewayClient {
         self.config().request_timeout
     }
 
-    /// The transaction's header, authenticated: it must carry this id and its signature must
-    /// verify, so a gateway cannot substitute another transaction or alter data_root or tags.
-    /// Format-1 headers whose data the gateway left out are completed from `/{id}` (format-1
-    /// data is small) so that what is returned is always fully authenticated.
+    /// The transaction's header, authenticated: it must carry this id, keep the field rules
+    /// nodes enforce, and its signature must verify (checked off the runtime threads), so a
+    /// gateway cannot substitute another transaction or alter data_root or tags.
+    ///
+    /// Gateways are asked in turn, each for its own header, completed (a format-1 header
+    /// without its data) with that same gateway's data: an answer that fails verification
+    /// passes the turn to the next gateway, and is asked again in a later round. A signed
+    /// `data_size` above [`GatewayConfig::max_data_size`] is refused outright.
+    ///
+    /// Format 1 does not sign field boundaries, so with several gateways a format-1 header is
+    /// returned once two gateways agree on every field and the data; when only one gateway
+    /// serves a header that verifies, it is returned as with a single gateway; when the
+    /// gateways' verified headers differ and no two agree, none is.
+    ///
+    /// [`GatewayConfig::max_data_size`]: super::GatewayConfig::max_data_size
     pub async fn tx_header(&self, id: &TxId) -> Result<TxHeader, GatewayError> {
-        let what = format!("header of {id}");
-        let header = self
-            .get_checked(
-                &what,
-                &format!("tx/{id}"),
-                None,
-                self.small_timeout(),
-                |reply| match TxHeader::from_json_verified(&reply.body, id) {
-                    Err(TxError::NeedsData) => {
-                        Ok(TxHeader::from_json(&reply.body).expect("parsed a moment ago"))
+        let gateways = self.gateway_count();
+        let mut attempts = Vec::new();
+        // Gateways to ask this round: all at first, then those whose answer failed
+        // verification (a gateway that failed otherwise has had its retries).
+        let mut pending: Vec<usize> = (0..gateways).collect();
+        let mut format1: Vec<(usize, TxHeader)> = Vec::new();
+        for round in 0..=self.config().retries {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(self.config().backoff * 2u32.pow((round - 1).min(6))).await;
+            }
+            for gateway in std::mem::take(&mut pending) {
+                let label = self.gateway_label(gateway).to_string();
+                let header = match self.tx_header_on(gateway, id).await {
+                    Ok(header) => header,
+                    Err(HeaderFailure::Gateway(error)) => {
+                        attempts.extend(attempts_of(error, &label));
+                        continue;
                     }
-                    other => other.map_err(|e| integrity(e.to_string())),
-                },
-            )
-            .await?;
-        if header.format != 1 || header.data.len() as u64 == header.data_size {
-            return Ok(header);
+                    Err(HeaderFailure::Verification(error)) => {
+                        tracing::debug!(gateway = %label, %id, %error, "header failed verification");
+                        attempts.push((label, integrity(error)));
+                        pending.push(gateway);
+                        continue;
+                    }
+                };
+                self.check_data_size(&header, &label)?;
+                if header.format != 1
+                    || gateways == 1
+                    || format1.iter().any(|(_, seen)| *seen == header)
+                {
+                    return Ok(header);
+                }
+                format1.push((gateway, header));
+            }
         }
-        let data = self.data_unverified(id, None, header.data_size).await?;
-        header
-            .verify_with_data(data.to_vec())
-            .map_err(|e| GatewayError::Integrity {
-                what: format!("format-1 data of {id}"),
-                attempts: vec![("gateway".into(), integrity(e.to_string()))],
+        match format1.len() {
+            0 => Err(GatewayError::from_attempts(
+                format!("header of {id}"),
+                attempts,
+            )),
+            1 => {
+                let (gateway, header) = format1.pop().expect("one answer");
+                tracing::info!(
+                    %id,
+                    gateway = %self.gateway_label(gateway),
+                    "format-1 header served by one gateway only: its field boundaries are \
+                     neither signed nor confirmed by another gateway"
+                );
+                Ok(header)
+            }
+            _ => Err(self.format1_disagreement(id, &format1)),
+        }
+    }
+
+    /// One gateway's header for `id`, completed with that gateway's format-1 data, and
+    /// verified off the runtime threads.
+    async fn tx_header_on(&self, gateway: usize, id: &TxId) -> Result<TxHeader, HeaderFailure> {
+        let what = format!("header of {id}");
+        let path = format!("tx/{id}");
+        let header = self
+            .get_checked_on(gateway, &what, &path, None, self.small_timeout(), |reply| {
+                // Parsing checks the field rules: cheap, and before any signature work.
+                let header =
+                    TxHeader::from_json(&reply.body).map_err(|e| integrity(e.to_string()))?;
+                if header.id != *id {
+                    return Err(integrity(
+                        TxError::WrongId {
+                            expected: *id,
+                            got: header.id,
+                        }
+                        .to_string(),
+                    ));
+                }
+                Ok(header)
             })
+            .await
+            .map_err(HeaderFailure::Gateway)?;
+        let (header, fetched) = if header.format == 1 && header.data.is_empty() {
+            let data = self
+                .format1_data_on(gateway, id, header.data_size)
+                .await
+                .map_err(HeaderFailure::Gateway)?;
+            let complete = TxHeader {
+                data: data.to_vec(),
+                ..header
+            };
+            (complete, !data.is_empty())
+        } else {
+            (header, false)
+        };
+        let verified = tokio::task::spawn_blocking(move || header.verify().map(|()| header))
+            .await
+            .unwrap_or_else(|e| Err(TxError::Malformed(format!("verification task: {e}"))));
+        verified.map_err(|e| {
+            HeaderFailure::Verification(match fetched {
+                true => format!("its format-1 data does not match the signed header: {e}"),
+                false => e.to_string(),
+            })
+        })
+    }
+
+    /// A format-1 transaction's data from one gateway, for its header left it out: at most
+    /// the format-1 limit (the header's data_size, checked against it), with a time budget
+    /// that grows with the size, bounded by that limit. Not verified: the caller checks it
+    /// against the signature.
+    async fn format1_data_on(
+        &self,
+        gateway: usize,
+        id: &TxId,
+        data_size: u64,
+    ) -> Result<Bytes, GatewayError> {
+        if data_size == 0 {
+            return Ok(Bytes::new());
+        }
+        // The header's rules keep data_size within the format-1 limit; min() bounds the
+        // timeout even so.
+        let slow_link_secs = data_size.min(FORMAT1_MAX_DATA).div_ceil(FORMAT1_SLOW_LINK);
+        let timeout = self.small_timeout() + Duration::from_secs(slow_link_secs);
+        let what = format!("format-1 data of {id}");
+        let check = |reply: Reply| {
+            if reply.body.len() as u64 != data_size {
+                return Err(AttemptError::Transient(format!(
+                    "expected {data_size} bytes, got {}",
+                    reply.body.len()
+                )));
+            }
+            Ok(reply.body)
+        };
+        // ar.io gateways serve `/raw/{id}`; nodes and arlocal only `/{id}`.
+        let raw = format!("raw/{id}");
+        match self
+            .get_checked_on(gateway, &what, &raw, None, timeout, check)
+            .await
+        {
+            Err(e) if e.is_not_found() => {
+                let path = id.to_string();
+                self.get_checked_on(gateway, &what, &path, None, timeout, check)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Refuses a header whose signed data_size is above the configured limit, before
+    /// anything is sized by it. Signed by the owner, so every gateway would serve the same.
+    fn check_data_size(&self, header: &TxHeader, gateway: &str) -> Result<(), GatewayError> {
+        let limit = self.config().max_data_size;
+        if header.data_size <= limit {
+            return Ok(());
+        }
+        Err(GatewayError::Invalid {
+            what: format!("header of {}", header.id),
+            detail: format!(
+                "{gateway} serves it signed with data_size {} ({}), above the limit of {} \
+                 (max_data_size, well above the largest real transactions); if it is real, \
+                 raise the limit with --max-data-size",
+                header.data_size,
+                format_size(header.data_size),
+                format_size(limit),
+            ),
+        })
+    }
+
+    /// The error for verified format-1 headers that differ with no two agreeing.
+    fn format1_disagreement(&self, id: &TxId, answers: &[(usize, TxHeader)]) -> GatewayError {
+        let answers: Vec<String> = answers
+            .iter()
+            .map(|(gateway, header)| {
+                format!(
+                    "{}: {}",
+                    self.gateway_label(*gateway),
+                    format1_split(header)
+                )
+            })
+            .collect();
+        GatewayError::Invalid {
+            what: format!("header of {id}"),
+            detail: format!(
+                "gateways serve different format-1 fields under the same valid signature \
+                 (format 1 does not sign where one field ends and the next begins) and no \
+                 two agree, so none is trusted: {}",
+                answers.join("; ")
+            ),
+        }
     }
 
     /// Locates a format-2 transaction's data in the weave: the first gateway's answer, or
@@ -325,4 +504,48 @@ pub fn verify_chunk_json(
         leaf,
         bytes: Bytes::from(chunk),
     })
+}
+
+/// Why one gateway's header was not taken.
+enum HeaderFailure {
+    /// The gateway did not serve it, after its retries (not found, unavailable, malformed).
+    Gateway(GatewayError),
+    /// It served a header (and data) that does not verify: asked again in a later round.
+    Verification(String),
+}
+
+/// The per-gateway attempts behind `error`, to merge into one report over all gateways.
+fn attempts_of(error: GatewayError, gateway: &str) -> Vec<(String, AttemptError)> {
+    match error {
+        GatewayError::NotFound { attempts, .. }
+        | GatewayError::Integrity { attempts, .. }
+        | GatewayError::Unavailable { attempts, .. } => attempts,
+        GatewayError::Invalid { detail, .. } => {
+            vec![(gateway.to_string(), AttemptError::Refused(detail))]
+        }
+    }
+}
+
+/// How a format-1 header splits its signed bytes into fields, for messages.
+fn format1_split(header: &TxHeader) -> String {
+    let tags: Vec<String> = header
+        .tags
+        .iter()
+        .map(|t| {
+            format!(
+                "{}={}",
+                String::from_utf8_lossy(&t.name),
+                String::from_utf8_lossy(&t.value)
+            )
+        })
+        .collect();
+    format!(
+        "target {} B, data {} B, quantity {}, reward {}, last_tx {} B, tags [{}]",
+        header.target.len(),
+        header.data.len(),
+        header.quantity,
+        header.reward,
+        header.last_tx.len(),
+        tags.join(", ")
+    )
 }

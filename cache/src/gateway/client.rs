@@ -27,6 +27,10 @@ pub struct GatewayConfig {
     pub backoff: Duration,
     /// Requests in flight at once, over all gateways.
     pub max_concurrency: usize,
+    /// Largest signed `data_size` accepted in a transaction header; larger ones are refused
+    /// before anything is sized by them. Default 1 TiB, well above the largest real
+    /// transactions.
+    pub max_data_size: u64,
 }
 
 impl Default for GatewayConfig {
@@ -39,6 +43,7 @@ impl Default for GatewayConfig {
             retries: 4,
             backoff: Duration::from_millis(200),
             max_concurrency: 64,
+            max_data_size: 1 << 40,
         }
     }
 }
