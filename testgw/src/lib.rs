@@ -26,8 +26,8 @@ mod throttle;
 mod wallet;
 
 pub use data::{GatewayData, ItemPlace, Reported, StoredTx, WEAVE_START, pseudo_random_data};
-pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
+pub use faults::{Fault, FaultId, Faults, LIES, Pick, RuleStatus, Target};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
-pub use stats::Stats;
+pub use stats::{RequestRecord, Stats};
 pub use wallet::TestWallet;
