@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::client::{GatewayClient, Reply};
 use super::error::{AttemptError, GatewayError};
+use super::limits::{self, Limits};
 use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, b64, merkle};
 
 /// Where a format-2 transaction's data lives in the weave, from its authenticated header plus
@@ -98,7 +99,8 @@ impl GatewayClient {
         match self.head_checked(&what, &path, timeout, check).await {
             Err(e) if !e.is_not_found() => {
                 tracing::debug!(error = %e, "HEAD failed; asking for the first byte instead");
-                self.get_checked(&what, &path, Some(0..1), timeout, check)
+                let limits = Limits::new(timeout, limits::ITEM_HINT_MAX);
+                self.get_checked(&what, &path, Some(0..1), limits, check)
                     .await
             }
             answer => answer,
@@ -120,7 +122,7 @@ impl GatewayClient {
                 &what,
                 &format!("tx/{id}"),
                 None,
-                self.small_timeout(),
+                Limits::new(self.small_timeout(), limits::TX_HEADER_MAX),
                 |reply| match TxHeader::from_json_verified(&reply.body, id) {
                     Err(TxError::NeedsData) => {
                         Ok(TxHeader::from_json(&reply.body).expect("parsed a moment ago"))
@@ -155,7 +157,7 @@ impl GatewayClient {
                 &what,
                 &format!("tx/{id}/offset"),
                 None,
-                self.small_timeout(),
+                Limits::new(self.small_timeout(), limits::OFFSET_JSON_MAX),
                 |reply| {
                     let parsed: OffsetJson = serde_json::from_slice(&reply.body)
                         .map_err(|e| integrity(format!("offset JSON: {e}")))?;
@@ -200,7 +202,8 @@ impl GatewayClient {
             tx.id
         );
         let path = format!("chunk/{weave_offset}");
-        self.get_checked(&what, &path, None, self.small_timeout(), |reply| {
+        let limits = Limits::new(self.small_timeout(), limits::CHUNK_JSON_MAX);
+        self.get_checked(&what, &path, None, limits, |reply| {
             verify_chunk_reply(tx, offset, reply)
         })
         .await
@@ -241,7 +244,9 @@ impl GatewayClient {
         };
         // Time budget grows with size: allow a slow 256 KiB/s link plus the usual margin.
         let timeout = self.small_timeout() + Duration::from_secs(expected_len / (256 * 1024));
-        self.get_checked(&what, path, range.clone(), timeout, |reply| {
+        // Exactly the length asked for: anything longer is refused while it streams in.
+        let limits = Limits::new(timeout, expected_len);
+        self.get_checked(&what, path, range.clone(), limits, |reply| {
             if range.is_some() && reply.status.as_u16() != 206 {
                 return Err(AttemptError::Refused("gateway ignores Range".into()));
             }
