@@ -86,19 +86,11 @@ pub enum Fault {
 /// Every way a gateway can lie (as opposed to fail): each must be an error for the reader,
 /// never bytes. The fault-matrix tests of the Drive, the mount and the WASI shim all take
 /// their cases from here, so a new lie is tested everywhere at once.
-pub const LIES: [(Target, Fault); 5] = [
+pub const LIES: [(Target, Fault); 4] = [
     (Target::Chunk, Fault::CorruptChunk),
     (Target::Chunk, Fault::ForgeProof),
     (Target::Chunk, Fault::ShortChunk),
     (Target::TxHeader, Fault::WrongHeader),
-    // A true chunk padded past any chunk's size: it parses, so only a size cap refuses it.
-    (
-        Target::Chunk,
-        Fault::Oversized {
-            extra: 8 << 20,
-            content_length: false,
-        },
-    ),
 ];
 
 /// Which of the requests a rule matches it hits.
