@@ -102,3 +102,15 @@ pub(crate) fn stream(
     });
     BodyExt::boxed(StreamBody::new(frames))
 }
+
+/// `len` bytes of spaces as segments of one static buffer: padding of any size, free.
+pub(crate) fn padding(len: u64) -> Vec<Bytes> {
+    static SPACES: [u8; 1 << 20] = [b' '; 1 << 20];
+    let full = len / SPACES.len() as u64;
+    let rest = (len % SPACES.len() as u64) as usize;
+    let mut segments = vec![Bytes::from_static(&SPACES); full as usize];
+    if rest > 0 {
+        segments.push(Bytes::from_static(&SPACES[..rest]));
+    }
+    segments
+}

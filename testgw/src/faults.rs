@@ -17,6 +17,8 @@ pub(crate) enum Endpoint {
     Data,
     /// Everything else (`/info`, unknown paths).
     Other,
+    /// `/block/height/{h}` (counted with `Other` in the stats).
+    Block,
 }
 
 /// Which requests a rule applies to.
@@ -27,6 +29,8 @@ pub enum Target {
     Offset,
     Data,
     Any,
+    /// `/block/height/{h}`.
+    Block,
 }
 
 impl Target {
@@ -37,6 +41,7 @@ impl Target {
             Target::TxHeader => endpoint == Endpoint::TxHeader,
             Target::Offset => endpoint == Endpoint::Offset,
             Target::Data => endpoint == Endpoint::Data,
+            Target::Block => endpoint == Endpoint::Block,
         }
     }
 }
@@ -71,6 +76,14 @@ pub enum Fault {
     /// `/tx/{id}/offset` with the right size but the place of another transaction at least
     /// as large: every chunk asked for there is another transaction's, and fails its proof.
     WrongOffset,
+    /// The true answer followed by `extra` bytes of padding (spaces, so a JSON answer still
+    /// parses), streamed from one shared buffer: a 1 GiB body costs the gateway nothing. With
+    /// `content_length` the head announces the whole size; without, the body is chunked.
+    Oversized { extra: u64, content_length: bool },
+    /// Answer `status` (429 or 503) with `Retry-After`: `secs` seconds, written as a number
+    /// or, with `date`, as the HTTP-date that many seconds from now (whole seconds, so the
+    /// pause it asks for is between `secs - 1` and `secs`).
+    Throttle { status: u16, secs: u64, date: bool },
 }
 
 /// Every way a gateway can lie (as opposed to fail): each must be an error for the reader,
@@ -82,6 +95,40 @@ pub const LIES: [(Target, Fault); 4] = [
     (Target::Chunk, Fault::ShortChunk),
     (Target::TxHeader, Fault::WrongHeader),
 ];
+
+/// Which of the requests a rule matches it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Every one.
+    All,
+    /// The n-th, 2n-th, 3n-th... (`EveryNth(2)`: every other one).
+    EveryNth(u64),
+    /// Each with a probability of `percent`%, decided by a hash of the seed and the request's
+    /// position among the matching ones: the same seed hits the same positions every run.
+    Random { percent: u8, seed: u64 },
+}
+
+impl Pick {
+    /// Whether the matching request number `position` (from 0) is hit.
+    fn hits(self, position: u64) -> bool {
+        match self {
+            Pick::All => true,
+            Pick::EveryNth(n) => (position + 1).is_multiple_of(n.max(1)),
+            Pick::Random { percent, seed } => {
+                splitmix64(seed ^ position.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 100
+                    < percent as u64
+            }
+        }
+    }
+}
+
+/// A well-mixed 64-bit hash (the SplitMix64 finaliser).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// Handle to an injected rule, for reading its counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +142,10 @@ pub struct RuleStatus {
     /// Matching requests it will still hit (`u64::MAX`: unlimited).
     pub remaining: u64,
     pub fired: u64,
+    /// Which matching requests it hits.
+    pub pick: Pick,
+    /// Matching requests seen while it was active, hit or not.
+    pub matched: u64,
 }
 
 /// What the server knows about a request when picking faults.
@@ -124,7 +175,13 @@ impl Faults {
     /// Makes the next `count` requests matching `target` (and where `fault` makes sense, e.g.
     /// `ForgeProof` only hits successful `/chunk` answers) suffer `fault`.
     pub fn inject(&self, target: Target, fault: Fault, count: u64) -> FaultId {
-        if let Fault::Status(code) = fault {
+        self.inject_picked(target, fault, Pick::All, count)
+    }
+
+    /// `inject`, hitting only the matching requests `pick` selects (e.g. every other one):
+    /// `count` is how many it hits.
+    pub fn inject_picked(&self, target: Target, fault: Fault, pick: Pick, count: u64) -> FaultId {
+        if let Fault::Status(code) | Fault::Throttle { status: code, .. } = fault {
             assert!((100..=999).contains(&code), "invalid HTTP status {code}");
         }
         let mut rules = self.rules.lock().unwrap();
@@ -133,8 +190,15 @@ impl Faults {
             fault,
             remaining: count,
             fired: 0,
+            pick,
+            matched: 0,
         });
         FaultId(rules.len() - 1)
+    }
+
+    /// `inject_picked` with no limit.
+    pub fn always_picked(&self, target: Target, fault: Fault, pick: Pick) -> FaultId {
+        self.inject_picked(target, fault, pick, u64::MAX)
     }
 
     /// `inject` with no limit.
@@ -180,9 +244,15 @@ impl Faults {
             {
                 continue;
             }
+            if !matches!(rule.fault, Fault::Latency(_)) && decision.fault.is_some() {
+                continue;
+            }
+            rule.matched += 1;
+            if !rule.pick.hits(rule.matched - 1) {
+                continue;
+            }
             match rule.fault {
                 Fault::Latency(extra) => decision.extra_latency += extra,
-                _ if decision.fault.is_some() => continue,
                 fault => decision.fault = Some(fault),
             }
             if rule.remaining != u64::MAX {
@@ -202,7 +272,8 @@ fn applies(fault: Fault, req: RequestInfo) -> bool {
         | Fault::ResetBeforeResponse
         | Fault::Hang
         | Fault::Latency(_)
-        | Fault::RedirectToPort(_) => true,
+        | Fault::RedirectToPort(_)
+        | Fault::Throttle { .. } => true,
         Fault::ResetMidBody | Fault::Truncate => req.has_body,
         Fault::CorruptChunk => {
             req.ok && req.has_body && matches!(req.endpoint, Endpoint::Chunk | Endpoint::Data)
@@ -212,6 +283,7 @@ fn applies(fault: Fault, req: RequestInfo) -> bool {
         }
         Fault::WrongHeader => req.ok && req.has_body && req.endpoint == Endpoint::TxHeader,
         Fault::WrongOffset => req.ok && req.has_body && req.endpoint == Endpoint::Offset,
+        Fault::Oversized { .. } => req.ok && req.has_body,
     }
 }
 
@@ -256,5 +328,33 @@ mod tests {
             Duration::ZERO
         );
         assert_eq!(faults.total_fired(), 8);
+    }
+
+    #[test]
+    fn picks_every_nth_and_a_seeded_random_fraction() {
+        let faults = Faults::default();
+        let every_other =
+            faults.always_picked(Target::Chunk, Fault::Status(503), Pick::EveryNth(2));
+        let hits: Vec<bool> = (0..6)
+            .map(|_| faults.decide(req(Endpoint::Chunk)).fault.is_some())
+            .collect();
+        assert_eq!(hits, [false, true, false, true, false, true]);
+        assert_eq!(faults.status(every_other).matched, 6);
+
+        let random = Pick::Random {
+            percent: 50,
+            seed: 7,
+        };
+        let run = || {
+            let faults = Faults::default();
+            let rule = faults.always_picked(Target::Any, Fault::Status(503), random);
+            let hits: Vec<bool> = (0..1000)
+                .map(|_| faults.decide(req(Endpoint::Chunk)).fault.is_some())
+                .collect();
+            (hits, faults.fired(rule))
+        };
+        let (hits, fired) = run();
+        assert_eq!(run().0, hits, "same seed, same hits");
+        assert!((400..600).contains(&fired), "{fired} of 1000 hit at 50%");
     }
 }

@@ -28,9 +28,9 @@ mod throttle;
 mod wallet;
 
 pub use data::{GatewayData, ItemPlace, Reported, StoredTx, WEAVE_START, pseudo_random_data};
-pub use faults::{Fault, FaultId, Faults, LIES, RuleStatus, Target};
+pub use faults::{Fault, FaultId, Faults, LIES, Pick, RuleStatus, Target};
 pub use format1::{Format1, Format1Serving, Resplit};
 pub use manifest::{MANIFEST_CONTENT_TYPE, path_manifest};
 pub use server::{BackgroundGateway, GatewayHandle, GatewayOptions, TestGateway};
-pub use stats::Stats;
+pub use stats::{RequestRecord, Stats};
 pub use wallet::TestWallet;

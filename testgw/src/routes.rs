@@ -58,6 +58,7 @@ impl Route {
             Route::TxOffset(_) | Route::TxDataSize(_) => Endpoint::Offset,
             Route::Chunk(_) => Endpoint::Chunk,
             Route::Data(_) => Endpoint::Data,
+            Route::Block(_) => Endpoint::Block,
             // Malformed requests still count towards the endpoint they aimed at.
             Route::BadRequest(_) if path.starts_with("/tx/") => {
                 if path.ends_with("/offset") || path.ends_with("/data_size") {
@@ -68,6 +69,7 @@ impl Route {
             }
             Route::BadRequest(_) if path.starts_with("/chunk/") => Endpoint::Chunk,
             Route::BadRequest(_) if path.starts_with("/raw/") => Endpoint::Data,
+            Route::BadRequest(_) if path.starts_with("/block/") => Endpoint::Block,
             _ => Endpoint::Other,
         }
     }

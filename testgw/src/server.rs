@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::Context;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -21,7 +22,7 @@ use crate::conn::{ConnIo, ConnState};
 use crate::data::GatewayData;
 use crate::faults::{Endpoint, Fault, Faults, RequestInfo};
 use crate::routes::{self, Reply, Route};
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counters, RequestRecord, Stats};
 
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
@@ -89,6 +90,17 @@ impl GatewayHandle {
 
     pub fn reset_stats(&self) {
         self.shared.counters.reset()
+    }
+
+    /// Starts logging every request (arrival time, path, status answered), dropping what an
+    /// earlier log held; read it with [`Self::request_log`].
+    pub fn log_requests(&self) {
+        self.shared.counters.start_log()
+    }
+
+    /// The requests logged since [`Self::log_requests`], in the order they were answered.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared.counters.logged()
     }
 }
 
@@ -257,6 +269,8 @@ async fn respond(
     shared: Arc<Shared>,
     conn: Arc<ConnState>,
 ) -> Result<Response<Body>, BoxError> {
+    let arrived = std::time::Instant::now();
+    let in_flight = shared.counters.enter();
     let path = req.uri().path();
     let route = Route::parse(path);
     let endpoint = route.endpoint(path);
@@ -287,6 +301,21 @@ async fn respond(
         tokio::time::sleep(delay).await;
     }
     let mut cut = None;
+    let mut content_length = true;
+    let log = |status: u16| {
+        shared.counters.log(RequestRecord {
+            at: arrived,
+            path: path.to_string(),
+            status,
+            in_flight: in_flight.at_arrival,
+        })
+    };
+    if matches!(
+        decision.fault,
+        Some(Fault::ResetBeforeResponse | Fault::Hang)
+    ) {
+        log(0);
+    }
     match decision.fault {
         None | Some(Fault::Latency(_)) => {}
         Some(Fault::Status(code)) => {
@@ -316,12 +345,36 @@ async fn respond(
             | Fault::ShortChunk
             | Fault::WrongOffset),
         ) => reply = render(Some(fault)),
+        Some(Fault::Oversized {
+            extra,
+            content_length: announced,
+        }) => {
+            reply.body.extend(body::padding(extra));
+            content_length = announced;
+        }
+        Some(Fault::Throttle { status, secs, date }) => {
+            let status = StatusCode::from_u16(status).expect("checked at injection");
+            reply = Reply::text(status, "injected fault: slow down");
+            let value = if date {
+                let at = std::time::SystemTime::now() + Duration::from_secs(secs);
+                httpdate::fmt_http_date(at)
+            } else {
+                secs.to_string()
+            };
+            reply.headers.push((
+                header::RETRY_AFTER,
+                value.parse().expect("a valid header value"),
+            ));
+        }
     }
+    log(reply.status.as_u16());
 
     let mut response = Response::builder().status(reply.status);
     let headers = response.headers_mut().expect("valid builder");
     headers.extend(reply.headers.iter().cloned());
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(reply.len()));
+    if content_length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(reply.len()));
+    }
     if shared.opts.range_support && endpoint == Endpoint::Data {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
@@ -330,5 +383,10 @@ async fn respond(
     } else {
         body::stream(reply.body, conn, shared.counters.clone(), cut)
     };
+    // The request stays in flight until its body is sent (or dropped with the connection).
+    let body = BodyExt::boxed(BodyExt::map_frame(body, move |frame| {
+        let _ = &in_flight;
+        frame
+    }));
     Ok(response.body(body)?)
 }

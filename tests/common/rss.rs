@@ -23,6 +23,8 @@ impl Measured {
 }
 
 /// Runs `command` to completion (killed after `timeout`, which fails the test) and measures it.
+// The child is reaped by `wait4` (clippy cannot see that).
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(command: &mut Command, timeout: Duration) -> Measured {
     let started = Instant::now();
     let mut child = command

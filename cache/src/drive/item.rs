@@ -410,7 +410,7 @@ impl Drive {
         let client = &self.inner.client;
         let mut not_found = Vec::new();
         let mut last_error = None;
-        for gateway in 0..client.gateway_count() {
+        for gateway in client.priority_order() {
             let hint = match client.item_hint_on(id, gateway).await {
                 Ok(hint) => hint,
                 Err(e) if e.is_not_found() => {

@@ -767,7 +767,7 @@ impl Drive {
     ) -> Option<(TxLocation, VerifiedChunk)> {
         let client = &self.inner.client;
         let mut tried = vec![tried];
-        for gateway in 0..client.gateway_count() {
+        for gateway in client.priority_order() {
             let Ok(location) = client.tx_location(header, Some(gateway)).await else {
                 continue;
             };

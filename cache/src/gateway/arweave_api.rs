@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::client::{GatewayClient, Reply};
 use super::error::{AttemptError, GatewayError};
+use super::limits::{self, Limits};
 use crate::arweave::tx::FORMAT1_MAX_DATA;
 use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, b64, merkle};
 use crate::units::format_size;
@@ -106,7 +107,8 @@ impl GatewayClient {
         match self.head_checked(only, &what, &path, timeout, check).await {
             Err(e) if !e.is_not_found() => {
                 tracing::debug!(error = %e, "HEAD failed; asking for the first byte instead");
-                self.get_checked_on(gateway, &what, &path, Some(0..1), timeout, check)
+                let limits = Limits::new(timeout, limits::ITEM_HINT_MAX);
+                self.get_checked_on(gateway, &what, &path, Some(0..1), limits, check)
                     .await
             }
             answer => answer,
@@ -146,7 +148,11 @@ impl GatewayClient {
             if round > 0 {
                 tokio::time::sleep(self.config().backoff * 2u32.pow((round - 1).min(6))).await;
             }
-            for gateway in std::mem::take(&mut pending) {
+            // Open gateways first: one in a Retry-After pause is asked last, if at all.
+            let mut this_round = self.priority_order();
+            this_round.retain(|g| pending.contains(g));
+            pending.clear();
+            for gateway in this_round {
                 let label = self.gateway_label(gateway).to_string();
                 let header = match self.tx_header_on(gateway, id).await {
                     Ok(header) => header,
@@ -195,8 +201,9 @@ impl GatewayClient {
     async fn tx_header_on(&self, gateway: usize, id: &TxId) -> Result<TxHeader, HeaderFailure> {
         let what = format!("header of {id}");
         let path = format!("tx/{id}");
+        let limits = Limits::new(self.small_timeout(), limits::TX_HEADER_MAX);
         let header = self
-            .get_checked_on(gateway, &what, &path, None, self.small_timeout(), |reply| {
+            .get_checked_on(gateway, &what, &path, None, limits, |reply| {
                 // Parsing checks the field rules: cheap, and before any signature work.
                 let header =
                     TxHeader::from_json(&reply.body).map_err(|e| integrity(e.to_string()))?;
@@ -254,6 +261,7 @@ impl GatewayClient {
         // timeout even so.
         let slow_link_secs = data_size.min(FORMAT1_MAX_DATA).div_ceil(FORMAT1_SLOW_LINK);
         let timeout = self.small_timeout() + Duration::from_secs(slow_link_secs);
+        let limits = Limits::new(timeout, data_size);
         let what = format!("format-1 data of {id}");
         let check = |reply: Reply| {
             if reply.body.len() as u64 != data_size {
@@ -267,12 +275,12 @@ impl GatewayClient {
         // ar.io gateways serve `/raw/{id}`; nodes and arlocal only `/{id}`.
         let raw = format!("raw/{id}");
         match self
-            .get_checked_on(gateway, &what, &raw, None, timeout, check)
+            .get_checked_on(gateway, &what, &raw, None, limits, check)
             .await
         {
             Err(e) if e.is_not_found() => {
                 let path = id.to_string();
-                self.get_checked_on(gateway, &what, &path, None, timeout, check)
+                self.get_checked_on(gateway, &what, &path, None, limits, check)
                     .await
             }
             other => other,
@@ -355,13 +363,13 @@ impl GatewayClient {
             }
             Ok(offset)
         };
-        let timeout = self.small_timeout();
+        let limits = Limits::new(self.small_timeout(), limits::OFFSET_JSON_MAX);
         let end_offset = match only {
             Some(gateway) => {
-                self.get_checked_on(gateway, &what, &path, None, timeout, check)
+                self.get_checked_on(gateway, &what, &path, None, limits, check)
                     .await?
             }
-            None => self.get_checked(&what, &path, None, timeout, check).await?,
+            None => self.get_checked(&what, &path, None, limits, check).await?,
         };
         Ok(TxLocation {
             id,
@@ -386,7 +394,8 @@ impl GatewayClient {
             tx.id
         );
         let path = format!("chunk/{weave_offset}");
-        self.get_checked(&what, &path, None, self.small_timeout(), |reply| {
+        let limits = Limits::new(self.small_timeout(), limits::CHUNK_JSON_MAX);
+        self.get_checked(&what, &path, None, limits, |reply| {
             verify_chunk_reply(tx, offset, reply)
         })
         .await
@@ -427,7 +436,9 @@ impl GatewayClient {
         };
         // Time budget grows with size: allow a slow 256 KiB/s link plus the usual margin.
         let timeout = self.small_timeout() + Duration::from_secs(expected_len / (256 * 1024));
-        self.get_checked(&what, path, range.clone(), timeout, |reply| {
+        // Exactly the length asked for: anything longer is refused while it streams in.
+        let limits = Limits::new(timeout, expected_len);
+        self.get_checked(&what, path, range.clone(), limits, |reply| {
             if range.is_some() && reply.status.as_u16() != 206 {
                 return Err(AttemptError::Refused("gateway ignores Range".into()));
             }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::client::GatewayClient;
 use super::error::{AttemptError, GatewayError};
+use super::limits::{self, Limits};
 use crate::arweave::{TxId, b64};
 
 /// A block header as a gateway reports it; shape-checked, not authenticated.
@@ -63,7 +64,7 @@ impl GatewayClient {
             &format!("block {height}"),
             &format!("block/height/{height}"),
             None,
-            self.config().request_timeout,
+            Limits::new(self.config().request_timeout, limits::BLOCK_JSON_MAX),
             |reply| BlockHeader::from_json(&reply.body, height).map_err(AttemptError::Integrity),
         )
         .await

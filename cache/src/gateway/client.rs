@@ -1,16 +1,20 @@
-//! HTTP client over several untrusted gateways: priority order with failover, bounded retries
-//! with exponential backoff, timeouts, a global concurrency limit, and a verification hook on
-//! every response so a gateway that lies is treated like one that fails.
+//! HTTP client over several untrusted gateways: priority order with failover, retries that
+//! last as long as a gateway makes progress (exponential backoff once it serves nothing),
+//! timeouts, body size caps, a global concurrency limit with per-gateway flow control
+//! (pacing.rs), and a verification hook on every response so a gateway that lies is treated
+//! like one that fails.
 
 use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::{StatusCode, Url, header};
 use tokio::sync::Semaphore;
 
 use super::error::{AttemptError, GatewayError};
+use super::limits::Limits;
+use super::pacing::{Pacing, parse_retry_after};
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -21,11 +25,17 @@ pub struct GatewayConfig {
     pub read_timeout: Duration,
     /// Upper bound on one whole small request (header, offset, one chunk).
     pub request_timeout: Duration,
-    /// Extra rounds over the gateways after the first, for transient failures.
+    /// Extra rounds over the gateways after the first, for transient failures while no
+    /// gateway tried serves anything (for `request_timeout`). Rounds in which a gateway
+    /// refused us but served other requests lately do not count (it is busy, not down), up
+    /// to [`PROGRESS_ROUNDS`] times as many rounds and `retries + 1` request timeouts in all.
+    /// 0: no retry at all.
     pub retries: u32,
-    /// Pause before the second round; doubles each round.
+    /// Pause before the second round; doubles with each round in which no gateway made
+    /// progress (rounds while one does wait just this long: its flow control paces us).
     pub backoff: Duration,
-    /// Requests in flight at once, over all gateways.
+    /// Requests in flight at once, over all gateways; also the most any one gateway gets
+    /// (less while it answers 429/503, see pacing.rs).
     pub max_concurrency: usize,
     /// Largest signed `data_size` accepted in a transaction header; larger ones are refused
     /// before anything is sized by them. Default 1 TiB, well above the largest real
@@ -48,12 +58,18 @@ impl Default for GatewayConfig {
     }
 }
 
+/// How many times `retries + 1` rounds a request may go on while its gateway makes progress:
+/// enough that a gateway refusing half its requests is very unlikely to refuse one request
+/// every time, and bounded so one request refused forever still ends.
+pub const PROGRESS_ROUNDS: u32 = 8;
+
 /// A gateway's recent behaviour: gateways that keep failing are tried last (but still tried,
 /// so one that comes back is used again without a restart).
 struct Gateway {
     base: Url,
     label: String,
     health: Mutex<Health>,
+    pacing: Pacing,
 }
 
 #[derive(Default)]
@@ -101,6 +117,7 @@ impl GatewayClient {
                     label: text.trim_end_matches('/').to_string(),
                     base,
                     health: Mutex::new(Health::default()),
+                    pacing: Pacing::new(config.max_concurrency),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -136,27 +153,27 @@ impl GatewayClient {
         &self.gateways[gateway].label
     }
 
+    /// Requests gateway number `gateway` may have in flight now: cut when it answers 429 or
+    /// 503, grown back as it serves.
+    pub fn gateway_limit(&self, gateway: usize) -> usize {
+        self.gateways[gateway].pacing.limit()
+    }
+
     /// GETs `path` (relative to each gateway's base) until `check` accepts a reply.
-    /// `what` names the request in errors. Gateways are tried in priority order (demoted ones
-    /// last) in each round; a gateway that answers "not found" or refuses is not asked again.
+    /// `what` names the request in errors; `limits` bound the time and the body (a larger
+    /// body is a lie of that gateway). Gateways are tried in priority order (demoted ones
+    /// last, those in a `Retry-After` pause only when no other is left) in each round; a
+    /// gateway that answers "not found" or refuses is not asked again.
     pub async fn get_checked<T>(
         &self,
         what: &str,
         path: &str,
         range: Option<Range<u64>>,
-        timeout: Duration,
+        limits: Limits,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        self.checked(
-            reqwest::Method::GET,
-            None,
-            what,
-            path,
-            range,
-            timeout,
-            check,
-        )
-        .await
+        self.checked(reqwest::Method::GET, None, what, path, range, limits, check)
+            .await
     }
 
     /// [`Self::get_checked`] asking only gateway number `gateway` (with the usual retries):
@@ -167,24 +184,17 @@ impl GatewayClient {
         what: &str,
         path: &str,
         range: Option<Range<u64>>,
-        timeout: Duration,
+        limits: Limits,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
         let only = Some(gateway);
-        self.checked(
-            reqwest::Method::GET,
-            only,
-            what,
-            path,
-            range,
-            timeout,
-            check,
-        )
-        .await
+        self.checked(reqwest::Method::GET, only, what, path, range, limits, check)
+            .await
     }
 
-    /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body.
-    /// `only` restricts it to one gateway, as in [`Self::get_checked_on`].
+    /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body
+    /// (a HEAD answer has none, whatever its `Content-Length` says). `only` restricts it to
+    /// one gateway, as in [`Self::get_checked_on`].
     pub async fn head_checked<T>(
         &self,
         only: Option<usize>,
@@ -194,7 +204,8 @@ impl GatewayClient {
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
         let method = reqwest::Method::HEAD;
-        self.checked(method, only, what, path, None, timeout, check)
+        let limits = Limits::new(timeout, 0);
+        self.checked(method, only, what, path, None, limits, check)
             .await
     }
 
@@ -206,24 +217,31 @@ impl GatewayClient {
         what: &str,
         path: &str,
         range: Option<Range<u64>>,
-        timeout: Duration,
+        limits: Limits,
         mut check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
+        let started = Instant::now();
         let mut attempts = Vec::new();
         // Gateways other than `only` count as given up from the start.
         let mut given_up: Vec<bool> = (0..self.gateways.len())
             .map(|i| only.is_some_and(|only| only != i))
             .collect();
-        for round in 0..=self.config.retries {
-            if round > 0 {
-                tokio::time::sleep(self.backoff(round)).await;
-            }
-            for index in self.priority_order() {
-                if given_up[index] {
+        let (mut rounds, mut fruitless_rounds) = (0u32, 0u32);
+        loop {
+            // Set when a gateway failed us but served others lately: busy, not down.
+            let mut progress = false;
+            let open: Vec<usize> = self
+                .priority_order()
+                .into_iter()
+                .filter(|&i| !given_up[i])
+                .collect();
+            let all_paused = open.iter().all(|&i| self.gateways[i].pacing.paused());
+            for index in open {
+                let gateway = &self.gateways[index];
+                if !all_paused && gateway.pacing.paused() {
                     continue;
                 }
-                let gateway = &self.gateways[index];
-                let request = (method.clone(), path, range.clone(), timeout);
+                let request = (method.clone(), path, range.clone(), limits);
                 let outcome = match self.attempt(gateway, request).await {
                     Ok(reply) => check(reply),
                     Err(e) => Err(e),
@@ -239,16 +257,36 @@ impl GatewayClient {
                             AttemptError::NotFound | AttemptError::Refused(_) => {
                                 given_up[index] = true
                             }
-                            AttemptError::Transient(_) => self.record(index, false),
-                            AttemptError::Integrity(_) => {}
+                            AttemptError::Transient(_) => {
+                                self.record(index, false);
+                                progress |=
+                                    gateway.pacing.served_within(self.config.request_timeout);
+                            }
+                            AttemptError::Integrity(_) | AttemptError::Oversized(_) => {}
                         }
                         attempts.push((gateway.label.clone(), error));
                     }
                 }
             }
-            if given_up.iter().all(|&g| g) {
+            rounds += 1;
+            let retries = self.config.retries;
+            let may_forgive =
+                retries > 0 && started.elapsed() < self.config.request_timeout * (retries + 1);
+            if !(progress && may_forgive) {
+                fruitless_rounds += 1;
+            }
+            let out_of_rounds = rounds >= (retries + 1).saturating_mul(PROGRESS_ROUNDS);
+            if given_up.iter().all(|&g| g) || fruitless_rounds > retries || out_of_rounds {
                 break;
             }
+            let pause = if progress {
+                // The gateway is alive and its flow control (fewer requests at once) paces
+                // us: a short pause, jittered so the refused do not return together.
+                self.backoff(1) / 4
+            } else {
+                self.backoff(fruitless_rounds)
+            };
+            tokio::time::sleep(pause).await;
         }
         Err(GatewayError::from_attempts(what.to_string(), attempts))
     }
@@ -256,23 +294,26 @@ impl GatewayClient {
     async fn attempt(
         &self,
         gateway: &Gateway,
-        (method, path, range, timeout): (reqwest::Method, &str, Option<Range<u64>>, Duration),
+        (method, path, range, limits): (reqwest::Method, &str, Option<Range<u64>>, Limits),
     ) -> Result<Reply, AttemptError> {
         let is_head = method == reqwest::Method::HEAD;
         let url = gateway
             .base
             .join(path)
             .map_err(|e| AttemptError::Refused(format!("bad URL: {e}")))?;
+        // The gateway's own limit first: waiting for it must not hold a global permit that
+        // another gateway could use.
+        let slot = gateway.pacing.acquire().await;
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closed");
-        let mut request = self.http.request(method, url).timeout(timeout);
+        let mut request = self.http.request(method, url).timeout(limits.timeout);
         if let Some(r) = &range {
             request = request.header(header::RANGE, format!("bytes={}-{}", r.start, r.end - 1));
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND
             || status == StatusCode::NO_CONTENT
@@ -280,10 +321,24 @@ impl GatewayClient {
         {
             return Err(AttemptError::NotFound);
         }
-        if status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-        {
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            gateway.pacing.overloaded(slot.sent_at, retry_after);
+            let text = match retry_after {
+                Some(pause) => format!(
+                    "HTTP {} (retry after {} s)",
+                    status.as_u16(),
+                    pause.as_secs()
+                ),
+                None => format!("HTTP {}", status.as_u16()),
+            };
+            return Err(AttemptError::Transient(text));
+        }
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             return Err(AttemptError::Transient(format!("HTTP {}", status.as_u16())));
         }
         if status.is_redirection() {
@@ -298,16 +353,12 @@ impl GatewayClient {
             return Err(AttemptError::Refused(format!("HTTP {}", status.as_u16())));
         }
         let headers = response.headers().clone();
-        let expected_len = response.content_length();
-        let body = response.bytes().await.map_err(transport_error)?;
-        if let Some(len) = expected_len.filter(|_| !is_head)
-            && len != body.len() as u64
-        {
-            return Err(AttemptError::Transient(format!(
-                "truncated body: {} of {len} bytes",
-                body.len()
-            )));
-        }
+        let body = if is_head {
+            Bytes::new()
+        } else {
+            read_capped(&mut response, limits.max_body).await?
+        };
+        gateway.pacing.served();
         Ok(Reply {
             status,
             headers,
@@ -318,18 +369,25 @@ impl GatewayClient {
     fn backoff(&self, round: u32) -> Duration {
         let base = self.config.backoff * 2u32.saturating_pow(round.saturating_sub(1).min(6));
         // Up to 25% jitter so many readers retrying together do not move in lockstep.
-        let nanos = Instant::now().elapsed().subsec_nanos() as u64
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos() as u64
             ^ std::process::id() as u64
             ^ (round as u64).wrapping_mul(0x9E37_79B9);
         base + base.mul_f64((nanos % 1000) as f64 / 4000.0)
     }
 
-    fn priority_order(&self) -> Vec<usize> {
+    /// Gateways in the order to ask them now: those in a `Retry-After` pause last, and before
+    /// them those recently failing (stable otherwise: the user's order).
+    pub(crate) fn priority_order(&self) -> Vec<usize> {
         let now = Instant::now();
         let mut order: Vec<usize> = (0..self.gateways.len()).collect();
         order.sort_by_key(|&i| {
-            let health = self.gateways[i].health.lock().unwrap();
-            health.demoted_until.is_some_and(|until| until > now)
+            let gateway = &self.gateways[i];
+            let health = gateway.health.lock().unwrap();
+            let demoted = health.demoted_until.is_some_and(|until| until > now);
+            (gateway.pacing.paused(), demoted)
         });
         order
     }
@@ -372,6 +430,47 @@ fn same_site(origin: &str, host: &str) -> bool {
         || host
             .strip_suffix(origin)
             .is_some_and(|sub| sub.ends_with('.'))
+}
+
+/// The body, read as it streams in and given up as soon as it passes `max_body` (dropping the
+/// response closes the connection, so the rest is never read). A `Content-Length` over the
+/// cap is refused before any body byte is read.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max_body: u64,
+) -> Result<Bytes, AttemptError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > max_body) {
+        return Err(AttemptError::Oversized(max_body));
+    }
+    let mut pieces: Vec<Bytes> = Vec::new();
+    let mut received = 0u64;
+    while let Some(piece) = response.chunk().await.map_err(transport_error)? {
+        received += piece.len() as u64;
+        if received > max_body {
+            return Err(AttemptError::Oversized(max_body));
+        }
+        pieces.push(piece);
+    }
+    if let Some(len) = announced
+        && len != received
+    {
+        return Err(AttemptError::Transient(format!(
+            "truncated body: {received} of {len} bytes"
+        )));
+    }
+    // One piece (the usual small answer) is returned as is, without a copy.
+    Ok(match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().expect("one piece"),
+        _ => {
+            let mut whole = BytesMut::with_capacity(received as usize);
+            for piece in pieces {
+                whole.extend_from_slice(&piece);
+            }
+            whole.freeze()
+        }
+    })
 }
 
 fn transport_error(error: reqwest::Error) -> AttemptError {

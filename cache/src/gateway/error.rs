@@ -14,6 +14,9 @@ pub enum AttemptError {
     Refused(String),
     /// The gateway answered, but the bytes failed verification.
     Integrity(String),
+    /// The answer's body was larger than this many bytes, the most the request can need:
+    /// a lie, refused without reading the rest.
+    Oversized(u64),
 }
 
 impl fmt::Display for AttemptError {
@@ -23,6 +26,7 @@ impl fmt::Display for AttemptError {
             AttemptError::NotFound => f.write_str("not found"),
             AttemptError::Refused(e) => write!(f, "refused: {e}"),
             AttemptError::Integrity(e) => write!(f, "failed verification: {e}"),
+            AttemptError::Oversized(max) => write!(f, "body over {max} bytes"),
         }
     }
 }
@@ -59,7 +63,7 @@ impl GatewayError {
             GatewayError::NotFound { what, attempts }
         } else if attempts
             .iter()
-            .any(|(_, e)| matches!(e, AttemptError::Integrity(_)))
+            .any(|(_, e)| matches!(e, AttemptError::Integrity(_) | AttemptError::Oversized(_)))
         {
             GatewayError::Integrity { what, attempts }
         } else {

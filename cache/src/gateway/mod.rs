@@ -4,8 +4,12 @@ mod arweave_api;
 mod block;
 mod client;
 mod error;
+pub mod limits;
+mod pacing;
 
 pub use arweave_api::{ItemHint, TxLocation, VerifiedChunk, verify_chunk_json};
 pub use block::BlockHeader;
-pub use client::{GatewayClient, GatewayConfig, Reply};
+pub use client::{GatewayClient, GatewayConfig, PROGRESS_ROUNDS, Reply};
 pub use error::{AttemptError, GatewayError};
+pub use limits::Limits;
+pub use pacing::{MAX_RETRY_AFTER, parse_retry_after};
