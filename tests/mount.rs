@@ -220,11 +220,13 @@ fn faults_mid_read_are_retried_and_bad_data_is_eio() {
         assert!(faults.fired(rule) > 0, "a fault never fired");
     }
 
-    // A chunk that never verifies: EIO, not wrong or zeroed bytes.
+    // A chunk that never verifies: EIO, not wrong or zeroed bytes. (Opened first: opening
+    // proves one chunk where the data is said to be, and with every chunk corrupted the open
+    // itself would fail, with EIO too.)
     faults.clear();
-    faults.always(Target::Chunk, Fault::CorruptChunk);
     let (bad, _) = &fx.txs[1];
     let file = File::open(mount.data(bad)).unwrap();
+    faults.always(Target::Chunk, Fault::CorruptChunk);
     let mut buf = vec![0u8; 4096];
     let err = file.read_exact_at(&mut buf, 300 * K as u64).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
