@@ -34,7 +34,7 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyXattr,
     Request,
 };
-use weavedrive_cache::arweave::manifest::{DirTree, Entry};
+use weavedrive_cache::arweave::manifest::{DirTree, Entry, ManifestError};
 use weavedrive_cache::drive::Metadata;
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
@@ -235,12 +235,9 @@ impl WeaveFs {
                 let manifest = self.manifest(&id)?;
                 let dir = &manifest.tree.dirs[dir as usize];
                 let up = dir.depth + 2;
-                match dir.entries.get(name) {
-                    Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, *child)),
-                    Some(Entry::File(target)) => Ok(Node::ManifestLink {
-                        target: *target,
-                        up,
-                    }),
+                match dir.get(name) {
+                    Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, child)),
+                    Some(Entry::File(target)) => Ok(Node::ManifestLink { target, up }),
                     None => manifest
                         .fallback
                         .map(|target| Node::ManifestLink { target, up })
@@ -270,18 +267,35 @@ impl WeaveFs {
     }
 
     /// The manifest `id` holds, as directories (fetched and verified once per mount). Data
-    /// that is not a manifest is ENOTDIR.
+    /// that is not a manifest is ENOTDIR; a manifest too large to show as directories is
+    /// EFBIG (see [`too_large_to_show`]).
     fn manifest(&self, id: &TxId) -> Result<Arc<ManifestDirs>, Errno> {
         if let Some(tree) = self.manifests.lock().unwrap().get(id) {
             return Ok(tree.clone());
         }
         let manifest = self.block_on(self.drive.manifest(id)).map_err(errno)?;
+        let tree = DirTree::new(&manifest).map_err(|e| self.too_large_to_show(id, e))?;
         let tree = Arc::new(ManifestDirs {
-            tree: DirTree::new(&manifest),
+            tree,
             fallback: manifest.fallback,
         });
         self.manifests.lock().unwrap().insert(*id, tree.clone());
         Ok(tree)
+    }
+
+    /// EFBIG ("File too large") for a manifest beyond a cap of its tree: the whole manifest
+    /// is refused, never shown in part. Not EIO, which says the bytes could not be had
+    /// verified (worth trying again), nor ENOTDIR, which says it is not a manifest; this one
+    /// is verified and will always be too large. Its paths still resolve (`weavedrive get
+    /// <id>/<path>`), as on gateways.
+    fn too_large_to_show(&self, id: &TxId, error: ManifestError) -> Errno {
+        tracing::warn!(
+            %id,
+            gateways = ?self.drive.client().config().gateways,
+            %error,
+            "manifest not shown as directories"
+        );
+        Errno::EFBIG
     }
 
     fn dir_entries(&self, node: Node) -> Result<Vec<(u64, FileType, String)>, Errno> {
@@ -330,7 +344,7 @@ impl WeaveFs {
             Node::ManifestPath(id, dir) => {
                 let manifest = self.manifest(&id)?;
                 let dir = &manifest.tree.dirs[dir as usize];
-                for (name, entry) in &dir.entries {
+                for (name, entry) in dir.entries.iter() {
                     let (child, kind) = match *entry {
                         Entry::Dir(child) => (Node::ManifestPath(id, child), FileType::Directory),
                         Entry::File(target) => (
@@ -341,7 +355,7 @@ impl WeaveFs {
                             FileType::Symlink,
                         ),
                     };
-                    entries.push((self.inodes.ino(child), kind, name.clone()));
+                    entries.push((self.inodes.ino(child), kind, name.to_string()));
                 }
             }
             Node::Data(_) | Node::TxJson(_) | Node::Block(_) | Node::ManifestLink { .. } => {
