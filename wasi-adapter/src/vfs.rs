@@ -315,15 +315,15 @@ mod tests {
         assert_eq!((memo.lru.len(), memo.bytes), (3, 30));
         assert_eq!(memo.get(&id(6)), None);
         assert!(memo.get(&id(7)).is_some(), "7 is now the most recent");
-        memo.insert(id(10), Bytes::from(vec![0; 75]));
-        assert_eq!((memo.lru.len(), memo.bytes), (2, 85), "8 and 9 made room");
+        memo.insert(id(10), Bytes::from(vec![0; 85]));
+        assert_eq!((memo.lru.len(), memo.bytes), (2, 95), "8 and 9 made room");
         assert!(memo.get(&id(7)).is_some() && memo.get(&id(8)).is_none());
         memo.insert(id(11), Bytes::from(vec![0; 101]));
         assert_eq!(memo.get(&id(11)), None, "larger than the budget: not kept");
         memo.insert(id(7), Bytes::from(vec![0; 5]));
         assert_eq!(
             (memo.lru.len(), memo.bytes),
-            (2, 80),
+            (2, 90),
             "replaced, not counted twice"
         );
     }
