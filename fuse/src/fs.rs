@@ -63,9 +63,9 @@ const HEADER_BYTES_KEPT: usize = 16 << 20;
 /// proof-of-access chunk up to about 400 KiB.
 const BLOCKS_KEPT: usize = 1024;
 const BLOCK_BYTES_KEPT: usize = 32 << 20;
-/// Manifest trees kept. The byte budget holds one tree at the cap
-/// ([`weavedrive_cache::arweave::manifest::MAX_TREE_NODES`], about 110 MiB at worst), so
-/// even the largest is built once, not on every lookup.
+/// Manifest trees kept. The byte budget holds two trees at the cap
+/// ([`weavedrive_cache::arweave::manifest::MAX_TREE_NODES`], 57 MiB at worst), so even the
+/// largest is built once, not on every lookup.
 const MANIFESTS_KEPT: usize = 64;
 const MANIFEST_BYTES_KEPT: usize = 128 << 20;
 /// Manifests refused as too large to show, remembered so that asking again costs nothing
@@ -270,8 +270,8 @@ impl WeaveFs {
             }
             Node::ManifestPath(id, dir) => {
                 let manifest = self.manifest(&id)?;
-                let dir = &manifest.tree.dirs[dir as usize];
-                let up = dir.depth + 2;
+                let dir = manifest.tree.dir(dir);
+                let up = dir.depth() + 2;
                 match dir.get(name) {
                     Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, child)),
                     Some(Entry::File(target)) => Ok(Node::ManifestLink { target, up }),
@@ -387,14 +387,14 @@ impl WeaveFs {
             }
             Node::ManifestPath(id, dir) => {
                 let manifest = self.manifest(&id)?;
-                let dir = &manifest.tree.dirs[dir as usize];
-                for (name, entry) in dir.entries.iter() {
-                    let (child, kind) = match *entry {
+                let dir = manifest.tree.dir(dir);
+                for (name, entry) in dir.entries() {
+                    let (child, kind) = match entry {
                         Entry::Dir(child) => (Node::ManifestPath(id, child), FileType::Directory),
                         Entry::File(target) => (
                             Node::ManifestLink {
                                 target,
-                                up: dir.depth + 2,
+                                up: dir.depth() + 2,
                             },
                             FileType::Symlink,
                         ),

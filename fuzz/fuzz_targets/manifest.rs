@@ -52,43 +52,44 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!too_deep, "a path deeper than the cap was shown");
     let files = manifest.paths.keys().filter(|p| showable(p)).count();
-    assert!(tree.dirs.len() + files <= MAX_TREE_NODES + 1);
+    assert!(tree.dir_count() + files <= MAX_TREE_NODES + 1);
 
     let mut stack = vec![(0u32, String::new())];
     let mut seen = 0;
     while let Some((dir, prefix)) = stack.pop() {
         seen += 1;
-        assert!(seen <= tree.dirs.len(), "a directory reached twice");
-        let dir = &tree.dirs[dir as usize];
-        assert!((dir.depth as usize) < MAX_PATH_SEGMENTS);
+        assert!(seen <= tree.dir_count(), "a directory reached twice");
+        let dir = tree.dir(dir);
+        assert!((dir.depth() as usize) < MAX_PATH_SEGMENTS);
+        let entries: Vec<_> = dir.entries().collect();
         assert!(
-            dir.entries.windows(2).all(|w| w[0].0 < w[1].0),
+            entries.windows(2).all(|w| w[0].0 < w[1].0),
             "names sorted and unique"
         );
-        for (name, entry) in dir.entries.iter() {
-            assert!(!matches!(&**name, "" | "." | ".."), "{name:?}");
+        for (name, entry) in entries {
+            assert!(!matches!(name, "" | "." | ".."), "{name:?}");
             assert!(!name.contains('/') && !name.contains('\0'), "{name:?}");
             assert!(name.len() <= MAX_NAME_BYTES);
-            assert_eq!(dir.get(name), Some(*entry));
+            assert_eq!(dir.get(name), Some(entry));
             let path = format!("{prefix}{name}");
             match entry {
                 Entry::Dir(child) => {
-                    assert_eq!(tree.dirs[*child as usize].depth, dir.depth + 1);
-                    stack.push((*child, format!("{path}/")));
+                    assert_eq!(tree.dir(child).depth(), dir.depth() + 1);
+                    stack.push((child, format!("{path}/")));
                 }
-                Entry::File(id) => assert_eq!(manifest.paths.get(&path), Some(id), "{path:?}"),
+                Entry::File(id) => assert_eq!(manifest.paths.get(&path), Some(&id), "{path:?}"),
             }
         }
     }
-    assert_eq!(seen, tree.dirs.len(), "every directory reachable");
+    assert_eq!(seen, tree.dir_count(), "every directory reachable");
 
     // Every showable path is in the tree: its file, or a directory of the same name.
     for (path, id) in manifest.paths.iter().filter(|(p, _)| showable(p)) {
-        let mut dir = &tree.dirs[0];
+        let mut dir = tree.dir(0);
         let mut segments = path.split('/').peekable();
         while let Some(name) = segments.next() {
             match (dir.get(name), segments.peek()) {
-                (Some(Entry::Dir(child)), _) => dir = &tree.dirs[child as usize],
+                (Some(Entry::Dir(child)), _) => dir = tree.dir(child),
                 (Some(Entry::File(found)), None) => assert_eq!(found, *id, "{path:?}"),
                 (found, _) => panic!("{path:?}: {name:?} is {found:?}"),
             }

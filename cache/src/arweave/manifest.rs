@@ -213,27 +213,45 @@ impl Manifest {
 /// (`a` and `a/b`), the directory wins; such paths still resolve through
 /// [`Manifest::resolve`]. A manifest beyond [`MAX_PATH_SEGMENTS`] or [`MAX_TREE_NODES`] has
 /// no tree at all ([`ManifestError::TreeTooLarge`]), never a partial one.
+///
+/// Three flat arrays, not a map per directory: most directories of a deep tree hold one
+/// entry, and a map's smallest node, or even a boxed name and slice, costs several times
+/// what the entry does (measured at the node cap: 263 MiB that way, 57 MiB this way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirTree {
-    pub dirs: Vec<Dir>,
+    dirs: Vec<DirSpan>,
+    /// Every directory's entries, each directory's together and sorted by name.
+    entries: Vec<Slot>,
+    /// Every entry's name, back to back.
+    names: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dir {
-    /// How many directories down from the manifest (0 for the manifest itself).
-    pub depth: u16,
-    /// Sorted by name, names unique. A slice, not a map: most directories of a deep tree
-    /// hold one entry, and a map's smallest node costs ten times what the entry does.
-    pub entries: Box<[Named]>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DirSpan {
+    depth: u16,
+    start: u32,
+    len: u32,
 }
 
-/// An entry of a directory, with its name.
-pub type Named = (Box<str>, Entry);
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    name: u32,
+    /// Names are at most [`MAX_NAME_BYTES`].
+    name_len: u8,
+    entry: Entry,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
     Dir(u32),
     File(TxId),
+}
+
+/// One directory of a [`DirTree`].
+#[derive(Clone, Copy)]
+pub struct Dir<'t> {
+    tree: &'t DirTree,
+    span: &'t DirSpan,
 }
 
 /// Segments in one path the tree shows, and so its depth (a file in `a/b/c` is 2 directories
@@ -244,8 +262,8 @@ pub enum Entry {
 pub const MAX_PATH_SEGMENTS: usize = 1024;
 
 /// Directories plus listed files in one tree. Real manifests list up to ~100 000 paths in
-/// fewer directories; this is ten times that and about 110 MiB as a tree at worst (a chain
-/// of one-entry directories), where 64 MiB of `a/a/a/...` would be 32 million directories.
+/// fewer directories; this is ten times that and 57 MiB as a tree at worst (chains of
+/// one-entry directories), where 64 MiB of `a/a/a/...` would be 32 million directories.
 pub const MAX_TREE_NODES: usize = 1 << 20;
 
 /// Longest file name Linux takes (NAME_MAX): a longer segment cannot be looked up.
@@ -273,12 +291,14 @@ impl std::fmt::Display for TreeCap {
 
 impl DirTree {
     /// The tree of `manifest`, or which cap it is beyond. The caps are checked first, in a
-    /// pass that allocates nothing in proportion to the manifest; only then is it built.
+    /// pass that allocates nothing in proportion to the manifest; only then is the tree
+    /// built, into arrays of the size that pass counted.
     pub fn new(manifest: &Manifest) -> Result<DirTree, ManifestError> {
-        let (mut dirs, mut files) = (0usize, 0usize);
-        walk(manifest, |_, new_dirs, _, _| {
+        let (mut dirs, mut files, mut name_bytes) = (0usize, 0usize, 0usize);
+        walk(manifest, |_, new_dirs, file, _| {
             dirs += new_dirs.len();
             files += 1;
+            name_bytes += file.len() + new_dirs.iter().map(|name| name.len()).sum::<usize>();
         })?;
         let nodes = dirs + files;
         if nodes > MAX_TREE_NODES {
@@ -290,71 +310,122 @@ impl DirTree {
         }
         let mut tree = DirTree {
             dirs: Vec::with_capacity(dirs + 1),
+            entries: Vec::with_capacity(nodes),
+            names: String::with_capacity(name_bytes),
         };
-        tree.dirs.push(Dir::default());
+        tree.dirs.push(DirSpan {
+            depth: 0,
+            start: 0,
+            len: 0,
+        });
         // Entries of the directories on the current path, root first: paths come sorted, so
         // all of a directory's paths come together and it is finished once they are past.
-        let mut open: Vec<(u32, Vec<Named>)> = vec![(0, Vec::new())];
+        let mut open: Vec<(u32, Vec<Slot>)> = vec![(0, Vec::new())];
+        let mut spare: Vec<Vec<Slot>> = Vec::new();
         walk(manifest, |kept, new_dirs, file, id| {
             while open.len() > kept + 1 {
-                let (dir, entries) = open.pop().expect("more than the root");
-                tree.finish(dir, entries);
+                let (dir, mut entries) = open.pop().expect("more than the root");
+                tree.finish(dir, &mut entries);
+                spare.push(entries);
             }
             for name in new_dirs {
                 let dir = tree.dirs.len() as u32;
-                tree.dirs.push(Dir {
+                tree.dirs.push(DirSpan {
                     // The segment cap keeps this far below u16::MAX.
                     depth: open.len() as u16,
-                    entries: Box::default(),
+                    start: 0,
+                    len: 0,
                 });
-                let parent = &mut open.last_mut().expect("the root stays").1;
-                parent.push((Box::from(*name), Entry::Dir(dir)));
-                open.push((dir, Vec::new()));
+                let slot = tree.slot(name, Entry::Dir(dir));
+                open.last_mut().expect("the root stays").1.push(slot);
+                open.push((dir, spare.pop().unwrap_or_default()));
             }
-            let parent = &mut open.last_mut().expect("the root stays").1;
-            parent.push((Box::from(file), Entry::File(id)));
+            let slot = tree.slot(file, Entry::File(id));
+            open.last_mut().expect("the root stays").1.push(slot);
         })?;
-        while let Some((dir, entries)) = open.pop() {
-            tree.finish(dir, entries);
+        while let Some((dir, mut entries)) = open.pop() {
+            tree.finish(dir, &mut entries);
         }
         Ok(tree)
     }
 
-    /// Sorts a directory's entries by name; where a name is both a file and a directory,
-    /// keeps the directory.
-    fn finish(&mut self, dir: u32, mut entries: Vec<Named>) {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+    /// Directory `index` (0: the manifest itself; others as [`Entry::Dir`] names them).
+    pub fn dir(&self, index: u32) -> Dir<'_> {
+        Dir {
+            tree: self,
+            span: &self.dirs[index as usize],
+        }
+    }
+
+    pub fn dir_count(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// How much memory the tree holds, for caches that keep trees within a budget.
+    pub fn approx_bytes(&self) -> usize {
+        self.dirs.capacity() * std::mem::size_of::<DirSpan>()
+            + self.entries.capacity() * std::mem::size_of::<Slot>()
+            + self.names.capacity()
+    }
+
+    fn slot(&mut self, name: &str, entry: Entry) -> Slot {
+        let slot = Slot {
+            name: self.names.len() as u32,
+            name_len: name.len() as u8,
+            entry,
+        };
+        self.names.push_str(name);
+        slot
+    }
+
+    fn name(&self, slot: &Slot) -> &str {
+        let start = slot.name as usize;
+        &self.names[start..start + slot.name_len as usize]
+    }
+
+    /// Sorts a directory's entries by name (where a name is both a file and a directory,
+    /// keeps the directory) and moves them into the tree.
+    fn finish(&mut self, dir: u32, entries: &mut Vec<Slot>) {
+        entries.sort_by(|a, b| self.name(a).cmp(self.name(b)));
         entries.dedup_by(|later, kept| {
-            if later.0 != kept.0 {
+            if self.name(later) != self.name(kept) {
                 return false;
             }
-            if matches!(later.1, Entry::Dir(_)) {
+            if matches!(later.entry, Entry::Dir(_)) {
                 std::mem::swap(later, kept);
             }
             true
         });
-        self.dirs[dir as usize].entries = entries.into_boxed_slice();
-    }
-
-    /// About how much memory the tree holds, for caches that keep trees within a budget.
-    pub fn approx_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<Named>();
-        let names: usize = self
-            .dirs
-            .iter()
-            .flat_map(|d| d.entries.iter())
-            .map(|(name, _)| entry + name.len().max(16))
-            .sum();
-        self.dirs.len() * std::mem::size_of::<Dir>() + names
+        let span = &mut self.dirs[dir as usize];
+        span.start = self.entries.len() as u32;
+        span.len = entries.len() as u32;
+        self.entries.append(entries);
     }
 }
 
-impl Dir {
+impl<'t> Dir<'t> {
+    /// How many directories down from the manifest (0 for the manifest itself).
+    pub fn depth(&self) -> u16 {
+        self.span.depth
+    }
+
+    fn slots(&self) -> &'t [Slot] {
+        let start = self.span.start as usize;
+        &self.tree.entries[start..start + self.span.len as usize]
+    }
+
+    /// Entries sorted by name, names unique.
+    pub fn entries(self) -> impl ExactSizeIterator<Item = (&'t str, Entry)> + 't {
+        let tree = self.tree;
+        self.slots().iter().map(move |s| (tree.name(s), s.entry))
+    }
+
     pub fn get(&self, name: &str) -> Option<Entry> {
-        self.entries
-            .binary_search_by(|(n, _)| (**n).cmp(name))
+        let slots = self.slots();
+        slots
+            .binary_search_by(|s| self.tree.name(s).cmp(name))
             .ok()
-            .map(|i| self.entries[i].1)
+            .map(|i| slots[i].entry)
     }
 }
 
@@ -548,7 +619,7 @@ mod tests {
         )
         .unwrap();
         let tree = DirTree::new(&m).unwrap();
-        let root = &tree.dirs[0];
+        let root = tree.dir(0);
         assert_eq!(
             names(root),
             ["a", "top.txt"],
@@ -557,14 +628,14 @@ mod tests {
         let Some(Entry::Dir(a)) = root.get("a") else {
             panic!("a/b/c.bin makes a a directory")
         };
-        let a = &tree.dirs[a as usize];
-        assert_eq!(a.depth, 1);
+        let a = tree.dir(a);
+        assert_eq!(a.depth(), 1);
         assert_eq!(a.get("d"), Some(Entry::File(id(3))));
         let Some(Entry::Dir(b)) = a.get("b") else {
             panic!("b is a directory")
         };
-        assert_eq!(tree.dirs[b as usize].get("c.bin"), Some(Entry::File(id(2))));
-        assert_eq!(tree.dirs[b as usize].depth, 2);
+        assert_eq!(tree.dir(b).get("c.bin"), Some(Entry::File(id(2))));
+        assert_eq!(tree.dir(b).depth(), 2);
         assert_eq!(root.get("top.txt"), Some(Entry::File(id(3))));
         assert_eq!(root.get("missing"), None);
     }
@@ -594,13 +665,13 @@ mod tests {
     /// The error, without printing a whole tree when there is none.
     fn refused(manifest: &Manifest) -> ManifestError {
         match DirTree::new(manifest) {
-            Ok(tree) => panic!("built a tree of {} directories", tree.dirs.len()),
+            Ok(tree) => panic!("built a tree of {} directories", tree.dir_count()),
             Err(e) => e,
         }
     }
 
-    fn names(dir: &Dir) -> Vec<&str> {
-        dir.entries.iter().map(|(name, _)| &**name).collect()
+    fn names(dir: Dir<'_>) -> Vec<&str> {
+        dir.entries().map(|(name, _)| name).collect()
     }
 
     /// A manifest of `paths`, all naming `id(1)`, written without serde_json's maps (which
@@ -627,13 +698,15 @@ mod tests {
         let at_cap = manifest_of([deep_path(MAX_PATH_SEGMENTS)].into_iter());
         let tree = DirTree::new(&at_cap).unwrap();
         assert_eq!(
-            tree.dirs.len(),
+            tree.dir_count(),
             MAX_PATH_SEGMENTS,
             "the root and 1023 directories"
         );
+        let last = tree.dir(MAX_PATH_SEGMENTS as u32 - 1);
+        assert_eq!(last.depth() as usize, MAX_PATH_SEGMENTS - 1);
         assert_eq!(
-            tree.dirs.last().unwrap().depth as usize,
-            MAX_PATH_SEGMENTS - 1
+            last.entries().collect::<Vec<_>>(),
+            [("f", Entry::File(id(1)))]
         );
 
         let deep = deep_path(MAX_PATH_SEGMENTS + 1);
@@ -671,7 +744,7 @@ mod tests {
         };
         // The trailing slash makes the last segment empty, so not a file name: that path is
         // left out (as before), whatever its length.
-        assert_eq!(DirTree::new(&m).unwrap().dirs.len(), 1);
+        assert_eq!(DirTree::new(&m).unwrap().dir_count(), 1);
         let m = Manifest {
             paths: [(format!("{deep}a"), id(1))].into(),
             ..m
@@ -705,11 +778,11 @@ mod tests {
 
         let at = manifest_of(paths(MAX_TREE_NODES / 1000));
         let tree = DirTree::new(&at).unwrap();
-        assert_eq!(tree.dirs.len(), 1 + 1048 * 999);
+        assert_eq!(tree.dir_count(), 1 + 1048 * 999);
         // The worst shape (one entry per directory) at the cap stays within what the cap's
         // comment promises.
         let bytes = tree.approx_bytes();
-        assert!(bytes < 110 << 20, "{} MiB", bytes >> 20);
+        assert!(bytes < 64 << 20, "{} MiB", bytes >> 20);
     }
 
     #[test]
@@ -724,7 +797,7 @@ mod tests {
             .into_iter(),
         );
         let tree = DirTree::new(&m).unwrap();
-        assert_eq!(names(&tree.dirs[0]), ["n".repeat(MAX_NAME_BYTES)]);
+        assert_eq!(names(tree.dir(0)), ["n".repeat(MAX_NAME_BYTES)]);
         assert_eq!(m.resolve(&format!("d/{long}")), Some(id(1)));
     }
 
@@ -741,24 +814,22 @@ mod tests {
             .map(String::from),
         );
         let tree = DirTree::new(&m).unwrap();
-        let root = &tree.dirs[0];
+        let root = tree.dir(0);
         assert_eq!(names(root), ["a", "a-b", "a.d", "b", "c"]);
         let Some(Entry::Dir(a)) = root.get("a") else {
             panic!("a is a directory")
         };
-        assert_eq!(names(&tree.dirs[a as usize]), ["x", "y", "y!"]);
+        assert_eq!(names(tree.dir(a)), ["x", "y", "y!"]);
         let Some(Entry::Dir(b)) = root.get("b") else {
             panic!("b is a directory")
         };
-        assert_eq!(names(&tree.dirs[b as usize]), ["c", "e"]);
+        assert_eq!(names(tree.dir(b)), ["c", "e"]);
         // Every directory is reached once: as many directory entries as directories.
-        let dir_entries = tree
-            .dirs
-            .iter()
-            .flat_map(|d| d.entries.iter())
+        let dir_entries = (0..tree.dir_count() as u32)
+            .flat_map(|d| tree.dir(d).entries())
             .filter(|(_, e)| matches!(e, Entry::Dir(_)))
             .count();
-        assert_eq!(dir_entries + 1, tree.dirs.len());
+        assert_eq!(dir_entries + 1, tree.dir_count());
     }
 
     /// Ids are parsed as the paths are read (one map, not two); errors still name the path,
