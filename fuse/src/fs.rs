@@ -14,7 +14,9 @@
 //! and `user.arweave.tags`; see [`crate::xattr`]).
 //!
 //! Looking up a valid id that is not cached fetches (and verifies) its header; an invalid name
-//! is ENOENT without touching the network. Directory listings show what is cached.
+//! is ENOENT without touching the network, and only a name found gets an inode (see
+//! [`crate::inodes`]). Directory listings show what is cached (`/block` and `/manifest`: what
+//! was recently read there). A manifest too large to show as directories is EFBIG.
 //!
 //! The mount's [`AccessPolicy`] governs `/data` and `/tx` (not `/block`): an id it denies is
 //! EACCES on lookup, getattr and open, before any network request, and is left out of
@@ -34,11 +36,12 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyXattr,
     Request,
 };
-use weavedrive_cache::arweave::manifest::{DirTree, Entry};
+use weavedrive_cache::arweave::manifest::{DirTree, Entry, ManifestError};
 use weavedrive_cache::drive::Metadata;
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
 use crate::inodes::{BLOCK_DIR, DATA_DIR, Inodes, MANIFEST_DIR, Node, ROOT, TX_DIR};
+use crate::memo::Memo;
 use crate::xattr;
 
 /// Data under an id never changes: the kernel may keep names and attributes for a long time.
@@ -52,6 +55,23 @@ thread_local! {
 /// Largest kernel read request and read-ahead we ask for.
 const MAX_IO: u32 = 1 << 20;
 
+/// `/tx/<id>` JSON kept: a header is a few KiB (owner and signature are 683 bytes of base64
+/// each, tags at most 4 KiB), so this holds every header a session of model loading reads.
+const HEADERS_KEPT: usize = 4096;
+const HEADER_BYTES_KEPT: usize = 16 << 20;
+/// `/block/<h>` JSON kept: a real block is tens of KiB (its transaction ids), with a
+/// proof-of-access chunk up to about 400 KiB.
+const BLOCKS_KEPT: usize = 1024;
+const BLOCK_BYTES_KEPT: usize = 32 << 20;
+/// Manifest trees kept. The byte budget holds two trees at the cap
+/// ([`weavedrive_cache::arweave::manifest::MAX_TREE_NODES`], 57 MiB at worst), so even the
+/// largest is built once, not on every lookup.
+const MANIFESTS_KEPT: usize = 64;
+const MANIFEST_BYTES_KEPT: usize = 128 << 20;
+/// Manifests refused as too large to show, remembered so that asking again costs nothing
+/// (checking the caps reads up to 64 MiB of paths) and is not logged again.
+const REFUSED_KEPT: usize = 1024;
+
 pub struct WeaveFs {
     drive: Drive,
     runtime: tokio::runtime::Handle,
@@ -60,11 +80,17 @@ pub struct WeaveFs {
     policy: AccessPolicy,
     handles: Mutex<HashMap<u64, Arc<FileHandle>>>,
     next_handle: AtomicU64,
-    headers: Mutex<HashMap<TxId, Bytes>>,
-    /// Block JSON by height, kept for the mount's life so size and contents agree.
-    blocks: Mutex<std::collections::BTreeMap<u64, Bytes>>,
-    /// Manifests looked up during this mount, as directory trees (with their fallback).
-    manifests: Mutex<std::collections::BTreeMap<TxId, Arc<ManifestDirs>>>,
+    /// `/tx/<id>` JSON recently shown.
+    headers: Memo<TxId, Bytes>,
+    /// Block JSON by height, recently shown (a height asked again after it was dropped is
+    /// fetched again; an open file keeps what it opened, see `open_json`).
+    blocks: Memo<u64, Bytes>,
+    /// Manifests recently looked up, as directory trees (with their fallback).
+    manifests: Memo<TxId, Arc<ManifestDirs>>,
+    refused: Memo<TxId, ()>,
+    /// The JSON each open `/tx` or `/block` file reads, so one open reads one version
+    /// whatever the memos drop meanwhile.
+    open_json: Mutex<HashMap<u64, Bytes>>,
     uid: u32,
     gid: u32,
     mounted_at: SystemTime,
@@ -81,9 +107,11 @@ impl WeaveFs {
             policy: AccessPolicy::AllowAll,
             handles: Mutex::default(),
             next_handle: AtomicU64::new(1),
-            headers: Mutex::default(),
-            blocks: Mutex::default(),
-            manifests: Mutex::default(),
+            headers: Memo::new("headers", HEADERS_KEPT, HEADER_BYTES_KEPT),
+            blocks: Memo::new("blocks", BLOCKS_KEPT, BLOCK_BYTES_KEPT),
+            manifests: Memo::new("manifests", MANIFESTS_KEPT, MANIFEST_BYTES_KEPT),
+            refused: Memo::new("refused manifests", REFUSED_KEPT, REFUSED_KEPT),
+            open_json: Mutex::default(),
             // SAFETY: getuid/getgid cannot fail.
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -188,18 +216,18 @@ impl WeaveFs {
 
     /// `/tx/<id>`: the header as gateways serve it, plus the owner's address, pretty printed.
     fn header_json(&self, id: &TxId) -> Result<Bytes, Errno> {
-        if let Some(json) = self.headers.lock().unwrap().get(id) {
-            return Ok(json.clone());
+        if let Some(json) = self.headers.get(id) {
+            return Ok(json);
         }
         let json = self.header(id)?.json();
-        self.headers.lock().unwrap().insert(*id, json.clone());
+        self.headers.insert(*id, json.clone(), json.len());
         Ok(json)
     }
 
     /// `/block/<h>`: the gateway's block JSON plus a note that it is not authenticated.
     fn block_json(&self, height: u64) -> Result<Bytes, Errno> {
-        if let Some(json) = self.blocks.lock().unwrap().get(&height) {
-            return Ok(json.clone());
+        if let Some(json) = self.blocks.get(&height) {
+            return Ok(json);
         }
         let block = self
             .block_on(self.drive.client().block(height))
@@ -209,8 +237,17 @@ impl WeaveFs {
         let mut text = serde_json::to_vec_pretty(&value).map_err(|_| Errno::EIO)?;
         text.push(b'\n');
         let json = Bytes::from(text);
-        self.blocks.lock().unwrap().insert(height, json.clone());
+        self.blocks.insert(height, json.clone(), json.len());
         Ok(json)
+    }
+
+    /// The JSON of a `/tx` or `/block` file.
+    fn json(&self, node: Node) -> Result<Bytes, Errno> {
+        match node {
+            Node::TxJson(id) => self.header_json(&id),
+            Node::Block(height) => self.block_json(height),
+            _ => Err(Errno::EISDIR),
+        }
     }
 
     fn child(&self, parent: Node, name: &OsStr) -> Result<Node, Errno> {
@@ -231,14 +268,11 @@ impl WeaveFs {
             }
             Node::ManifestPath(id, dir) => {
                 let manifest = self.manifest(&id)?;
-                let dir = &manifest.tree.dirs[dir as usize];
-                let up = dir.depth + 2;
-                match dir.entries.get(name) {
-                    Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, *child)),
-                    Some(Entry::File(target)) => Ok(Node::ManifestLink {
-                        target: *target,
-                        up,
-                    }),
+                let dir = manifest.tree.dir(dir);
+                let up = dir.depth() + 2;
+                match dir.get(name) {
+                    Some(Entry::Dir(child)) => Ok(Node::ManifestPath(id, child)),
+                    Some(Entry::File(target)) => Ok(Node::ManifestLink { target, up }),
                     None => manifest
                         .fallback
                         .map(|target| Node::ManifestLink { target, up })
@@ -267,24 +301,45 @@ impl WeaveFs {
         }
     }
 
-    /// The manifest `id` holds, as directories (fetched and verified once per mount). Data
-    /// that is not a manifest is ENOTDIR.
+    /// The manifest `id` holds, as directories. Data that is not a manifest is ENOTDIR; a
+    /// manifest too large to show as directories is EFBIG (see [`too_large_to_show`]).
     fn manifest(&self, id: &TxId) -> Result<Arc<ManifestDirs>, Errno> {
-        if let Some(tree) = self.manifests.lock().unwrap().get(id) {
-            return Ok(tree.clone());
+        if let Some(tree) = self.manifests.get(id) {
+            return Ok(tree);
+        }
+        if self.refused.get(id).is_some() {
+            return Err(Errno::EFBIG);
         }
         let manifest = self.block_on(self.drive.manifest(id)).map_err(errno)?;
+        let tree = DirTree::new(&manifest).map_err(|e| self.too_large_to_show(id, e))?;
+        let bytes = tree.approx_bytes();
         let tree = Arc::new(ManifestDirs {
-            tree: DirTree::new(&manifest),
+            tree,
             fallback: manifest.fallback,
         });
-        self.manifests.lock().unwrap().insert(*id, tree.clone());
+        self.manifests.insert(*id, tree.clone(), bytes);
         Ok(tree)
     }
 
-    fn dir_entries(&self, node: Node) -> Result<Vec<(u64, FileType, String)>, Errno> {
+    /// EFBIG ("File too large") for a manifest beyond a cap of its tree: the whole manifest
+    /// is refused, never shown in part. Not EIO, which says the bytes could not be had
+    /// verified (worth trying again), nor ENOTDIR, which says it is not a manifest; this one
+    /// is verified and will always be too large. Its paths still resolve (`weavedrive get
+    /// <id>/<path>`), as on gateways.
+    fn too_large_to_show(&self, id: &TxId, error: ManifestError) -> Errno {
+        tracing::warn!(
+            %id,
+            gateways = ?self.drive.client().config().gateways,
+            %error,
+            "manifest not shown as directories"
+        );
+        self.refused.insert(*id, (), 1);
+        Errno::EFBIG
+    }
+
+    fn dir_entries(&self, ino: u64, node: Node) -> Result<Vec<(u64, FileType, String)>, Errno> {
         let mut entries = vec![
-            (self.inodes.ino(node), FileType::Directory, ".".to_string()),
+            (ino, FileType::Directory, ".".to_string()),
             (ROOT, FileType::Directory, "..".to_string()),
         ];
         match node {
@@ -294,11 +349,13 @@ impl WeaveFs {
                 entries.push((BLOCK_DIR, FileType::Directory, "block".into()));
                 entries.push((MANIFEST_DIR, FileType::Directory, "manifest".into()));
             }
-            // Blocks seen during this mount (the chain itself cannot be listed cheaply).
+            // Blocks recently shown: those the memo holds (the chain itself cannot be listed
+            // cheaply).
             Node::BlockDir => {
-                let heights: Vec<u64> = self.blocks.lock().unwrap().keys().copied().collect();
+                let mut heights = self.blocks.keys();
+                heights.sort_unstable();
                 for height in heights {
-                    let ino = self.inodes.ino(Node::Block(height));
+                    let ino = self.inodes.listed(Node::Block(height));
                     entries.push((ino, FileType::RegularFile, height.to_string()));
                 }
             }
@@ -311,35 +368,36 @@ impl WeaveFs {
                         Node::TxJson(id)
                     };
                     entries.push((
-                        self.inodes.ino(child),
+                        self.inodes.listed(child),
                         FileType::RegularFile,
                         id.to_string(),
                     ));
                 }
             }
-            // Manifests seen during this mount.
+            // Manifests recently looked up: those the memo holds.
             Node::ManifestDir => {
-                let ids: Vec<TxId> = self.manifests.lock().unwrap().keys().copied().collect();
+                let mut ids = self.manifests.keys();
+                ids.sort_unstable();
                 for id in ids.into_iter().filter(|id| self.policy.allows(id)) {
-                    let ino = self.inodes.ino(Node::ManifestPath(id, 0));
+                    let ino = self.inodes.listed(Node::ManifestPath(id, 0));
                     entries.push((ino, FileType::Directory, id.to_string()));
                 }
             }
             Node::ManifestPath(id, dir) => {
                 let manifest = self.manifest(&id)?;
-                let dir = &manifest.tree.dirs[dir as usize];
-                for (name, entry) in &dir.entries {
-                    let (child, kind) = match *entry {
+                let dir = manifest.tree.dir(dir);
+                for (name, entry) in dir.entries() {
+                    let (child, kind) = match entry {
                         Entry::Dir(child) => (Node::ManifestPath(id, child), FileType::Directory),
                         Entry::File(target) => (
                             Node::ManifestLink {
                                 target,
-                                up: dir.depth + 2,
+                                up: dir.depth() + 2,
                             },
                             FileType::Symlink,
                         ),
                     };
-                    entries.push((self.inodes.ino(child), kind, name.clone()));
+                    entries.push((self.inodes.listed(child), kind, name.to_string()));
                 }
             }
             Node::Data(_) | Node::TxJson(_) | Node::Block(_) | Node::ManifestLink { .. } => {
@@ -422,14 +480,22 @@ impl Filesystem for WeaveFs {
             .node(parent.0)
             .ok_or(Errno::ENOENT)
             .and_then(|parent| self.child(parent, name))
-            .and_then(|node| {
-                let ino = self.inodes.ino(node);
-                self.node_attr(ino, node)
-            });
+            .and_then(|node| Ok((node, self.node_attr(0, node)?)));
         match result {
-            Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
+            // Only now, found (and verified where there is anything to verify), does the
+            // name get an inode.
+            Ok((node, (mut attr, ttl))) => {
+                attr.ino = INodeNo(self.inodes.looked_up(node));
+                reply.entry(&ttl, &attr, Generation(0))
+            }
             Err(e) => reply.error(e),
         }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        // (fuser's `batch_forget` calls this for each inode: its argument type is not public
+        // in fuser 0.18, so it cannot be overridden.)
+        self.inodes.forget(ino.0, nlookup);
     }
 
     fn getattr(
@@ -472,9 +538,14 @@ impl Filesystem for WeaveFs {
                 }
                 Err(e) => reply.error(e),
             },
-            Some(Node::TxJson(_) | Node::Block(_)) => {
-                reply.opened(fuser::FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE)
-            }
+            Some(node @ (Node::TxJson(_) | Node::Block(_))) => match self.json(node) {
+                Ok(json) => {
+                    let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+                    self.open_json.lock().unwrap().insert(fh, json);
+                    reply.opened(fuser::FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                }
+                Err(e) => reply.error(e),
+            },
             Some(_) => reply.error(Errno::EISDIR),
             None => reply.error(Errno::ENOENT),
         }
@@ -513,10 +584,12 @@ impl Filesystem for WeaveFs {
                     }
                 });
             }
-            Some(Node::TxJson(id)) => self.header_json(&id).map(|json| slice(&json, offset, size)),
-            Some(Node::Block(height)) => self
-                .block_json(height)
-                .map(|json| slice(&json, offset, size)),
+            Some(node @ (Node::TxJson(_) | Node::Block(_))) => {
+                let opened = self.open_json.lock().unwrap().get(&fh.0).cloned();
+                opened
+                    .map_or_else(|| self.json(node), Ok)
+                    .map(|json| slice(&json, offset, size))
+            }
             Some(_) => Err(Errno::EISDIR),
             None => Err(Errno::ENOENT),
         };
@@ -537,6 +610,7 @@ impl Filesystem for WeaveFs {
         reply: ReplyEmpty,
     ) {
         self.handles.lock().unwrap().remove(&fh.0);
+        self.open_json.lock().unwrap().remove(&fh.0);
         reply.ok();
     }
 
@@ -567,7 +641,7 @@ impl Filesystem for WeaveFs {
             .inodes
             .node(ino.0)
             .ok_or(Errno::ENOENT)
-            .and_then(|n| self.dir_entries(n));
+            .and_then(|n| self.dir_entries(ino.0, n));
         match entries {
             Ok(entries) => {
                 for (i, (ino, kind, name)) in entries.into_iter().enumerate().skip(offset as usize)

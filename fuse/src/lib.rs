@@ -7,6 +7,7 @@
 
 mod fs;
 mod inodes;
+mod memo;
 mod xattr;
 
 use std::io;

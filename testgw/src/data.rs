@@ -83,6 +83,14 @@ pub struct GatewayData {
     by_id: HashMap<TxId, usize>,
     items: HashMap<TxId, ItemPlace>,
     next_start: u64,
+    /// Empty blocks past the last transaction's, and padding (see [`GatewayData::grow_chain`]).
+    chain: Chain,
+}
+
+#[derive(Default)]
+struct Chain {
+    height: u64,
+    padding: usize,
 }
 
 impl GatewayData {
@@ -104,6 +112,7 @@ impl GatewayData {
             by_id: HashMap::new(),
             items: HashMap::new(),
             next_start: WEAVE_START,
+            chain: Chain::default(),
         }
     }
 
@@ -298,22 +307,38 @@ impl GatewayData {
             let digest = sha2::Sha384::digest(format!("weavedrive testgw block {h}"));
             weavedrive_cache::arweave::b64::encode(&digest)
         };
+        let with_tx = height as usize <= self.txs.len();
+        if !with_tx && height > self.chain.height {
+            return None;
+        }
         let txs: Vec<String> = match height {
-            0 => Vec::new(),
-            h => vec![self.txs.get(h as usize - 1)?.id().to_string()],
+            h if h == 0 || !with_tx => Vec::new(),
+            h => vec![self.txs[h as usize - 1].id().to_string()],
         };
         let weave_size = match height {
             0 => WEAVE_START,
+            _ if !with_tx => self.weave_size(),
             h => self.txs[h as usize - 1].end_offset + 1,
         };
-        Some(serde_json::json!({
+        let mut block = serde_json::json!({
             "height": height,
             "indep_hash": hash(height),
             "previous_block": if height == 0 { String::new() } else { hash(height - 1) },
             "timestamp": 1_700_000_000 + 120 * height,
             "txs": txs,
             "weave_size": weave_size.to_string(),
-        }))
+        });
+        if self.chain.padding > 0 {
+            block["testgw_padding"] = "x".repeat(self.chain.padding).into();
+        }
+        Some(block)
+    }
+
+    /// Makes the chain at least `height` blocks tall (blocks past the last transaction's hold
+    /// none) and pads every block's JSON with `padding` bytes in a `testgw_padding` field,
+    /// the size of a real block's transaction list: for tests that read many large blocks.
+    pub fn grow_chain(&mut self, height: u64, padding: usize) {
+        self.chain = Chain { height, padding };
     }
 }
 
@@ -421,5 +446,19 @@ mod tests {
             pseudo_random_data(1, 13),
             pseudo_random_data(1, 64).slice(..13)
         );
+    }
+
+    #[test]
+    fn a_grown_chain_serves_padded_empty_blocks_up_to_its_height() {
+        let mut data = GatewayData::with_seed(TestWallet::fixed(), 3);
+        let a = data.add_tx(pseudo_random_data(1, 10), vec![]);
+        assert!(data.block_json(2).is_none());
+        data.grow_chain(5, 100);
+        assert_eq!(data.block_json(1).unwrap()["txs"][0], a.to_string());
+        let last = data.block_json(5).unwrap();
+        assert_eq!(last["txs"].as_array().unwrap().len(), 0);
+        assert_eq!(last["weave_size"], data.weave_size().to_string());
+        assert_eq!(last["testgw_padding"].as_str().unwrap().len(), 100);
+        assert!(data.block_json(6).is_none());
     }
 }

@@ -2,10 +2,10 @@
 //! and `/tx/<id>` (the header as JSON), names resolved lexically inside their preopen, ids
 //! checked against the access policy before any network request.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use lru::LruCache;
 use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
 
 use crate::abi::{Errno, Filestat, WasiResult, filetype};
@@ -117,7 +117,7 @@ pub struct VirtualFs {
     drive: Drive,
     policy: AccessPolicy,
     runtime: tokio::runtime::Handle,
-    json: Mutex<HashMap<TxId, Bytes>>,
+    json: Mutex<JsonMemo>,
 }
 
 /// A device number for the tree ("WEAV"), distinct from host filesystems'.
@@ -138,7 +138,7 @@ impl VirtualFs {
             drive,
             policy,
             runtime,
-            json: Mutex::default(),
+            json: Mutex::new(JsonMemo::new(JSON_KEPT, JSON_BYTES_KEPT)),
         }
     }
 
@@ -237,7 +237,7 @@ impl VirtualFs {
 
     fn header_json(&self, id: &TxId) -> WasiResult<Bytes> {
         if let Some(json) = self.json.lock().unwrap().get(id) {
-            return Ok(json.clone());
+            return Ok(json);
         }
         let json = self.header(id)?.json();
         self.json.lock().unwrap().insert(*id, json.clone());
@@ -265,5 +265,76 @@ impl VirtualFs {
             });
         }
         Ok(entries)
+    }
+}
+
+/// `/tx` JSON kept: a header is a few KiB, so this holds every header a guest reads in a
+/// session, while the ids a guest may look up (each kept until now) are unbounded.
+const JSON_KEPT: usize = 4096;
+const JSON_BYTES_KEPT: usize = 16 << 20;
+
+/// `/tx/<id>` JSON recently read, least recently used out first, within a count and bytes.
+struct JsonMemo {
+    lru: LruCache<TxId, Bytes>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl JsonMemo {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
+        JsonMemo {
+            lru: LruCache::unbounded(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    fn get(&mut self, id: &TxId) -> Option<Bytes> {
+        self.lru.get(id).cloned()
+    }
+
+    /// JSON larger than the whole budget is not kept (it is made again when asked).
+    fn insert(&mut self, id: TxId, json: Bytes) {
+        if json.len() > self.max_bytes {
+            return;
+        }
+        self.bytes += json.len();
+        if let Some(old) = self.lru.put(id, json) {
+            self.bytes -= old.len();
+        }
+        while self.lru.len() > self.max_entries || self.bytes > self.max_bytes {
+            let (_, dropped) = self.lru.pop_lru().expect("over budget means not empty");
+            self.bytes -= dropped.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_memo_keeps_the_most_recent_within_count_and_bytes() {
+        let mut memo = JsonMemo::new(3, 100);
+        let id = |n: u8| TxId([n; 32]);
+        for n in 0..10 {
+            memo.insert(id(n), Bytes::from(vec![n; 10]));
+        }
+        assert_eq!((memo.lru.len(), memo.bytes), (3, 30));
+        assert_eq!(memo.get(&id(6)), None);
+        assert!(memo.get(&id(7)).is_some(), "7 is now the most recent");
+        memo.insert(id(10), Bytes::from(vec![0; 85]));
+        assert_eq!((memo.lru.len(), memo.bytes), (2, 95), "8 and 9 made room");
+        assert!(memo.get(&id(7)).is_some() && memo.get(&id(8)).is_none());
+        memo.insert(id(11), Bytes::from(vec![0; 101]));
+        assert_eq!(memo.get(&id(11)), None, "larger than the budget: not kept");
+        memo.insert(id(7), Bytes::from(vec![0; 5]));
+        assert_eq!(
+            (memo.lru.len(), memo.bytes),
+            (2, 90),
+            "replaced, not counted twice"
+        );
     }
 }
