@@ -183,3 +183,61 @@ fn forged_items_fail_every_read_through_the_mount_and_get() {
         assert!(get.stdout == fx.honest.1);
     }
 }
+
+/// The first reads of a large item wait for its check; they must not hold up the rest of the
+/// mount meanwhile (the FUSE threads hand them to the runtime).
+#[test]
+fn an_items_check_does_not_hold_up_other_files() {
+    if !fuse_available() {
+        return;
+    }
+    let size = 64 * M;
+    let mut data = GatewayData::with_seed(TestWallet::fixed(), 21);
+    let item_data = pseudo_random_data(5, size);
+    let item = BundleItem::new(signed_item(
+        SignatureType::Ed25519,
+        None,
+        None,
+        &tags(&[("Name", "slow")]),
+        &item_data,
+    ));
+    data.add_bundle(std::slice::from_ref(&item), vec![]);
+    // Every answer takes half a second: checking 64 MiB takes several.
+    let options = GatewayOptions {
+        latency: std::time::Duration::from_millis(500),
+        ..GatewayOptions::default()
+    };
+    let gateway = TestGateway::spawn_background(data, options).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = Mounted::start(&gateway.url(), dir.path(), &[]);
+    let path = mnt.data(&item.id);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size as u64);
+    let started = std::time::Instant::now();
+    let readers: Vec<_> = (0..12)
+        .map(|n| {
+            let (path, expected) = (path.clone(), item_data.clone());
+            std::thread::spawn(move || {
+                let file = std::fs::File::open(path).unwrap();
+                let at = n * 5 * M;
+                let mut buf = vec![0u8; 4096];
+                file.read_exact_at(&mut buf, at as u64).unwrap();
+                assert!(buf[..] == expected[at..at + 4096]);
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Meanwhile the rest of the mount answers at once (no network: a listing and a bad name).
+    let quick = std::time::Instant::now();
+    std::fs::read_dir(&mnt.mountpoint).unwrap().count();
+    let missing = std::fs::metadata(mnt.mountpoint.join("data").join("not-an-id"));
+    assert!(missing.is_err());
+    let waited = quick.elapsed();
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    let check = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(500) && check > 4 * waited,
+        "other requests waited {waited:?} while the check took {check:?}"
+    );
+}

@@ -425,6 +425,28 @@ impl WeaveFs {
     }
 }
 
+impl WeaveFs {
+    /// The first reads of a data item wait for its signature check over all of its data
+    /// (seconds to minutes for a large one): they wait on the runtime, and reply from there,
+    /// so that the FUSE threads go on serving other files meanwhile.
+    fn read_after_check(&self, handle: Arc<FileHandle>, offset: u64, size: u32, reply: ReplyData) {
+        self.runtime.spawn(async move {
+            let read = match handle.ready().await {
+                Ok(()) => tokio::task::spawn_blocking(move || {
+                    handle.read_at_blocking(offset, size as u64)
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e).into())),
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(bytes) => reply.data(&bytes),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
+    }
+}
+
 /// An xattr answer: the size when asked for it (`size` 0), ERANGE when it does not fit.
 fn reply_sized(reply: ReplyXattr, size: u32, bytes: &[u8]) {
     if size == 0 {
@@ -573,6 +595,9 @@ impl Filesystem for WeaveFs {
                         Err(e) => return reply.error(e),
                     },
                 };
+                if handle.waits_for_check() {
+                    return self.read_after_check(handle, offset, size, reply);
+                }
                 // One buffer per FUSE thread, reused: no allocation or page faults per read.
                 return READ_BUFFER.with_borrow_mut(|buf| {
                     let mut reply = Some(reply);

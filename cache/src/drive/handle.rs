@@ -86,6 +86,14 @@ impl FileHandle {
         self.drive.ready(&self.span).await
     }
 
+    /// Whether the next read waits for a data item's signature check (not done yet).
+    pub fn waits_for_check(&self) -> bool {
+        self.span
+            .item
+            .as_ref()
+            .is_some_and(|item| item.needs_check())
+    }
+
     /// [`Self::ready`] for threads outside the runtime; cheap once the check is done.
     pub fn ready_blocking(&self) -> Result<(), DriveError> {
         match &self.span.item {

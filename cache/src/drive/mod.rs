@@ -80,7 +80,7 @@ const PARALLEL_FILL_MIN_CHUNKS: usize = 8;
 /// (a header with its tags) and parsed manifests.
 const MEMO_TXS: (usize, u64) = (4096, 128 << 20);
 const MEMO_ITEMS: (usize, u64) = (4096, 64 << 20);
-const MEMO_MANIFESTS: (usize, u64) = (64, 512 << 20);
+const MEMO_MANIFESTS: (usize, u64) = (64, 256 << 20);
 /// Chunks fetched ahead of readers at once, over the whole Drive, and the most one hint
 /// (`fd_advise`, read-ahead) may ask for: hints beyond them are dropped, not queued, so a
 /// guest advising 100 GiB costs nothing it did not read. The threads walking hints are
