@@ -24,6 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha384};
@@ -44,10 +45,10 @@ const FIRST_HEADER_READ: u64 = 16 << 10;
 /// The longest header ANS-104 allows: type, multi-Aptos signature and owner, target, anchor,
 /// counts and 128 tags of the longest names and values (with their length prefixes).
 const MAX_HEADER_LEN: u64 = 2 + 2052 + 1025 + 66 + 16 + 128 * (1024 + 3072 + 20) + 20;
-/// Data read at a time while hashing an item for its signature, and how many such reads are
-/// under way at once (4 x 16 chunks: the gateway's usual parallelism).
-const HASH_PIECE: u64 = 4 << 20;
-const HASH_READS_AHEAD: usize = 4;
+/// Chunks read at once while hashing an item for its signature (the gateway's usual
+/// parallelism), and how much is hashed per trip off the runtime.
+const HASH_READS_AHEAD: usize = 64;
+const HASH_BATCH: u64 = 4 << 20;
 
 /// How an item's bytes are verified before they are served, for `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -726,31 +727,48 @@ impl Drive {
         item.usable()?;
         let hash = item.signature() == SignatureCheck::Pending;
         let root = &item.root;
-        let mut pieces = futures::stream::iter((0..item.size).step_by(HASH_PIECE as usize))
-            .map(|at| {
-                let n = (item.size - at).min(HASH_PIECE);
-                self.read_tx(root, item.data_start + at, n)
-            })
+        // Chunk by chunk, many at once: each read is then the cached block itself, not a copy.
+        let end = item.data_start + item.size;
+        let chunk_end = |at: u64| root.chunk_range(root.chunk_index(at)).end.min(end);
+        let pieces = std::iter::successors(Some(item.data_start), |&at| {
+            Some(chunk_end(at)).filter(|&next| next < end)
+        })
+        .filter(|&at| at < end);
+        let mut pieces = futures::stream::iter(pieces)
+            .map(|at| self.read_tx(root, at, chunk_end(at) - at))
             .buffered(HASH_READS_AHEAD);
         let mut hasher = Some(Sha384::new());
+        let (mut batch, mut batched): (Vec<Bytes>, u64) = (Vec::new(), 0);
         let mut done = 0;
         progress(0, item.size);
-        while let Some(bytes) = pieces.try_next().await? {
-            if let Some(out) = out.as_mut() {
-                out.write_all(&bytes).await?;
+        loop {
+            let next = pieces.try_next().await?;
+            if let Some(bytes) = next.clone() {
+                if let Some(out) = out.as_mut() {
+                    out.write_all(&bytes).await?;
+                }
+                done += bytes.len() as u64;
+                progress(done, item.size);
+                batched += bytes.len() as u64;
+                batch.push(bytes);
             }
-            done += bytes.len() as u64;
-            progress(done, item.size);
-            if hash {
-                // Hashing is CPU work: off the runtime's threads.
-                let mut h = hasher.take().expect("put back after each piece");
+            if hash && !batch.is_empty() && (next.is_none() || batched >= HASH_BATCH) {
+                // Hashing is CPU work: off the runtime's threads, a few MiB at a time.
+                let (mut h, pieces) =
+                    (hasher.take().expect("put back"), std::mem::take(&mut batch));
                 h = tokio::task::spawn_blocking(move || {
-                    h.update(&bytes);
+                    pieces.iter().for_each(|p| h.update(p));
                     h
                 })
                 .await
                 .map_err(io::Error::other)?;
                 hasher = Some(h);
+                batched = 0;
+            } else if !hash {
+                batch.clear();
+            }
+            if next.is_none() {
+                break;
             }
         }
         if let Some(out) = out.as_mut() {

@@ -832,6 +832,15 @@ impl Drive {
             Prepared::Done(bytes) => return Ok(bytes),
             Prepared::Plan(plan) => plan,
         };
+        // Inside one chunk that no tier holds: the fetched block itself, sliced, not a copy.
+        if let [piece] = &plan.pieces[..]
+            && !tx
+                .known_hash(piece.index)
+                .is_some_and(|h| self.inner.disk.as_ref().is_some_and(|d| d.contains(&h)))
+        {
+            let bytes = self.fetch_chunk(tx, piece.index, true).await?;
+            return Ok(bytes.slice(piece.within.clone()));
+        }
         let (plan, mut out, missing) = if plan.all_in_memory(self, tx) {
             let mut out = vec![0u8; plan.len];
             let missing = self.fill_local(tx, &plan, &mut out);
