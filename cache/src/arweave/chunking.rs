@@ -76,7 +76,8 @@ impl ChunkLayout {
         match self.split() {
             Some((first, boundary)) if index == first => start..boundary,
             Some((first, boundary)) if index == first + 1 => boundary..self.size,
-            _ => start..(start + MAX_CHUNK_SIZE).min(self.size),
+            // (Saturating: found by fuzzing, a size within 256 KiB of 2^64 wrapped.)
+            _ => start..start.saturating_add(MAX_CHUNK_SIZE).min(self.size),
         }
     }
 
@@ -131,6 +132,10 @@ mod tests {
         assert_eq!(huge.count(), 1 << 44);
         assert_eq!(huge.range((1 << 44) - 1), (1 << 62) - 256 * K..1 << 62);
         assert_eq!(huge.index_of((1 << 62) - 1), (1 << 44) - 1);
+        let top = ChunkLayout::new(u64::MAX - 65_535);
+        let last = top.count() - 1;
+        assert_eq!(top.range(last).end, u64::MAX - 65_535);
+        assert_eq!(top.index_of(u64::MAX - 65_536), last);
         let odd = ChunkLayout::new((1 << 40) + 5);
         assert_eq!(odd.count(), (1 << 22) + 1);
         assert_eq!(odd.index_of((1 << 40) + 4), 1 << 22);
