@@ -5,22 +5,13 @@
 #
 #   bash bench/drive_rss.sh [SIZE_MIB] [MEMORY_BUDGET]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 size_mib=${1:-1024}
 budget=${2:-64MiB}
-cargo build --release --quiet -p weavedrive-testgw -p weavedrive --example read_through_drive
-bin=target/release
-work=$(mktemp -d)
-gw_pid=
-cleanup() { [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-"$bin/weavedrive-testgw" --random "${size_mib}MiB" >"$work/gw.out" &
-gw_pid=$!
-for _ in $(seq 300); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-id=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-sha=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
+bench_build --example read_through_drive
+start_testgw --random "${size_mib}MiB"
+id=$(json_field 1 id)
+sha=$(json_field 1 sha256)
 
 for pass in cold warm; do
   out=$("$bin/examples/read_through_drive" --gateway "$url" --cache-dir "$work/cache" \

@@ -3,44 +3,42 @@
 # test gateway, made to behave like a distant one: 20 ms per request and a 25 MiB/s cap per
 # connection. Both run in this one script, back to back, with hyperfine; the figure is the
 # ratio of their mean times. `get` runs both ways: per-chunk proofs (default) and ranged
-# reads checked against the root (`--via ranges`). Every run is cold (`get` has no cache at this stage).
+# reads checked against the root (`--via ranges`). Every `get` run is cold: `get` reads
+# through the disk cache, so each run starts with an empty one (and leaves the data in it).
+# A last row is the warm case: `get` served from that cache, no gateway request.
 #
 #   bash bench/get_vs_curl.sh [SIZE_MIB] [RUNS]
+#   BIN_DIR=target/debug bash bench/get_vs_curl.sh   # use these binaries, build nothing
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 size_mib=${1:-100}
 runs=${2:-5}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-cargo build --release --quiet -p weavedrive -p weavedrive-testgw
-bin=target/release
-work=$(mktemp -d)
-gw_pid=
-cleanup() { [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+need_tools hyperfine
+# BIN_DIR: prebuilt binaries to use instead of a release build.
+if [ -n "${BIN_DIR:-}" ]; then bin=$(realpath "$BIN_DIR"); else bench_build; fi
+start_testgw --random "${size_mib}MiB" --latency-ms 20 --bandwidth 25MiB
+id=$(json_field 1 id)
+sha=$(json_field 1 sha256)
 
-"$bin/weavedrive-testgw" --random "${size_mib}MiB" --latency-ms 20 --bandwidth 25MiB >"$work/gw.out" &
-gw_pid=$!
-for _ in $(seq 100); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-id=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-sha=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
-
-hyperfine --runs "$runs" --export-json "$work/result.json" \
+cache="--cache-dir $work/cache"
+hyperfine --runs "$runs" --export-json "$work/result.json" --prepare "rm -rf $work/cache" \
   -n curl "curl -sSf -o $work/curl.bin $url/$id" \
-  -n weavedrive-get "$bin/weavedrive get $id --gateway $url -o $work/get.bin --quiet" \
-  -n weavedrive-get-ranges "$bin/weavedrive get $id --gateway $url -o $work/ranges.bin --quiet --via ranges"
+  -n weavedrive-get "$bin/weavedrive get $id --gateway $url -o $work/get.bin --quiet $cache" \
+  -n weavedrive-get-ranges "$bin/weavedrive get $id --gateway $url -o $work/ranges.bin --quiet --via ranges $cache" \
+  -n weavedrive-get-no-cache "$bin/weavedrive get $id --gateway $url -o $work/nocache.bin --quiet --no-cache"
+# Warm: the cache the last `get` left (its blocks in the page cache too).
+"$bin/weavedrive" get "$id" --gateway "$url" -o "$work/warm.bin" --quiet $cache
+hyperfine --runs "$runs" --export-json "$work/warm.json" \
+  -n weavedrive-get-warm "$bin/weavedrive get $id --gateway $url -o $work/warm.bin --quiet $cache"
 
-for f in curl.bin get.bin ranges.bin; do
-  got=$(sha256sum "$work/$f" | cut -d' ' -f1)
-  [ "$got" = "$sha" ] || { echo "$f: sha256 mismatch" >&2; exit 1; }
-done
-python3 - "$work/result.json" "$size_mib" <<'PY'
+for f in curl.bin get.bin ranges.bin nocache.bin warm.bin; do check_sha256 "$work/$f" "$sha"; done
+python3 - "$work/result.json" "$work/warm.json" "$size_mib" <<'PY'
 import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-mib = float(sys.argv[2])
+r = {x["command"]: x for f in sys.argv[1:3] for x in json.load(open(f))["results"]}
+mib = float(sys.argv[3])
 c = r["curl"]["mean"]
 print(f"{'curl':<24} {mib / c:8.1f} MiB/s  (mean {c:.2f} s)")
-for name in ["weavedrive-get", "weavedrive-get-ranges"]:
+for name in ["weavedrive-get", "weavedrive-get-ranges", "weavedrive-get-no-cache", "weavedrive-get-warm"]:
     g = r[name]["mean"]
     print(f"{name:<24} {mib / g:8.1f} MiB/s  (mean {g:.2f} s)  {c / g:.2f}x curl")
 PY

@@ -8,31 +8,16 @@
 #
 #   bash bench/item_check.sh [SIZE_MIB] [RUNS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 size_mib=${1:-100}
 runs=${2:-5}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-cargo build --release --quiet -p weavedrive -p weavedrive-testgw
-bin=$PWD/target/release
-work=$(mktemp -d)
-gw_pid=
-cleanup() {
-  "$bin/weavedrive" unmount "$work/mnt" >/dev/null 2>&1 || true
-  [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$bin/weavedrive-testgw" --random "${size_mib}MiB" --items "${size_mib}MiB" \
-  --latency-ms 20 --bandwidth 25MiB >"$work/gw.out" &
-gw_pid=$!
-for _ in $(seq 300); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-field() { sed -n "$1p" "$work/gw.out" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"$2\"])"; }
-tx=$(field 1 id); tx_sha=$(field 1 sha256)
-item=$(field 2 id); item_sha=$(field 2 sha256)
+need_tools hyperfine
+bench_build
+start_testgw --random "${size_mib}MiB" --items "${size_mib}MiB" --latency-ms 20 --bandwidth 25MiB
+tx=$(json_field 1 id); tx_sha=$(json_field 1 sha256)
+item=$(json_field 2 id); item_sha=$(json_field 2 sha256)
 mkdir -p "$work/mnt"
+on_exit unmount_at "$work/mnt" -l
 
 # A fresh mount over an empty cache (cold) or over the filled one (warm), page cache dropped.
 cat >"$work/fresh.sh" <<EOF
@@ -48,8 +33,8 @@ chmod +x "$work/fresh.sh"
 
 # Fill the cache (and check both files) once for the warm runs' sake.
 "$work/fresh.sh" cold
-[ "$(sha256sum <"$work/mnt/data/$tx" | cut -d' ' -f1)" = "$tx_sha" ]
-[ "$(sha256sum <"$work/mnt/data/$item" | cut -d' ' -f1)" = "$item_sha" ]
+check_sha256 "$work/mnt/data/$tx" "$tx_sha" tx
+check_sha256 "$work/mnt/data/$item" "$item_sha" item
 
 runs_of() {
   local when=$1

@@ -13,37 +13,19 @@
 #
 #   bash bench/model.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+source "$(dirname "$0")/lib.sh"
+need_tools hyperfine
 bash scripts/fetch-model.sh
 model=$PWD/target/models/all-minilm-l6-v2
-cargo build --release --quiet -p weavedrive -p weavedrive-testgw -p weavedrive-minilm
+bench_build -p weavedrive-minilm
 cargo build --release --quiet -p weavedrive-minilm --target wasm32-wasip1
-bin=$PWD/target/release
 embed=$bin/minilm-embed
 wasm=$PWD/target/wasm32-wasip1/release/minilm-embed.wasm
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for m in "$work"/mnt*; do umount -l "$m" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-"$bin/weavedrive-testgw" --latency-ms 20 --bandwidth 25MiB \
-  --file "$model/config.json" "$model/tokenizer.json" "$model/model.safetensors" >"$work/gw.out" &
-pids+=($!)
-for _ in $(seq 600); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-id() { sed -n "${1}p" "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-config=$(id 1) tokenizer=$(id 2) weights=$(id 3)
+start_testgw --latency-ms 20 --bandwidth 25MiB \
+  --file "$model/config.json" "$model/tokenizer.json" "$model/model.safetensors"
+config=$(json_field 1 id) tokenizer=$(json_field 2 id) weights=$(json_field 3 id)
 drop="sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
-mount_at() { # mountpoint cache
-  mkdir -p "$1"
-  "$bin/weavedrive" mount "$1" --daemon --gateway "$url" --cache-dir "$2"
-}
 through() { echo "$1/data/$config $1/data/$tokenizer $1/data/$weights"; }
 
 echo "== (a) local disk"
@@ -52,7 +34,7 @@ hyperfine -N --runs 10 --prepare "$drop" --export-json "$work/a.json" "$embed $m
 echo "== (b) through the mount, cold (20 ms, 25 MiB/s per connection)"
 for i in 1 2 3; do
   start=$(date +%s.%N)
-  mount_at "$work/mnt-cold$i" "$work/cache-cold$i"
+  mount_at "$work/mnt-cold$i" "$work/cache-cold$i" --daemon
   $embed $(through "$work/mnt-cold$i") >/dev/null
   end=$(date +%s.%N)
   "$bin/weavedrive" unmount "$work/mnt-cold$i"
@@ -62,13 +44,8 @@ curl_bps=$(curl -s -o /dev/null -w '%{speed_download}' "$url/raw/$weights")
 echo "curl of the weights from the same gateway: $(python3 -c "print('%.1f MiB/s' % ($curl_bps/1048576))")"
 
 echo "== (c) through the mount, warm (disk cache; a fresh mount per run, so an empty memory tier)"
-mkdir -p "$work/mnt-warm"
-cat >"$work/remount.sh" <<REMOUNT
-"$bin/weavedrive" unmount "$work/mnt-warm" >/dev/null 2>&1 || true
-"$bin/weavedrive" mount "$work/mnt-warm" --daemon --gateway "$url" --cache-dir "$work/cache-cold1" >/dev/null
-sync; echo 3 > /proc/sys/vm/drop_caches
-REMOUNT
-hyperfine -N --runs 10 --prepare "bash $work/remount.sh" --export-json "$work/c.json" "$embed $(through "$work/mnt-warm")"
+remount_script "$work/mnt-warm" "$work/cache-cold1"
+hyperfine -N --runs 10 --prepare "bash $remount" --export-json "$work/c.json" "$embed $(through "$work/mnt-warm")"
 "$bin/weavedrive" unmount "$work/mnt-warm"
 
 echo "== (d) wasm, weights via the shim, warm"

@@ -11,40 +11,17 @@
 #
 #   bash bench/mount.sh [WARM_MIB] [COLD_MIB]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 warm_mib=${1:-1024}
 cold_mib=${2:-256}
-for tool in fio rclone httpfs2; do
-  command -v $tool >/dev/null || { apt-get update -qq && apt-get install -y -qq fio rclone httpfs2; break; }
-done
-cargo build --release --quiet -p weavedrive -p weavedrive-testgw
-bin=$PWD/target/release
-work=$(mktemp -d)
-pids=()
-mounts=()
-cleanup() {
-  for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+need_tools fio rclone httpfs2
+bench_build
+start_testgw --random "${warm_mib}MiB,${cold_mib}MiB" --latency-ms 20 --bandwidth 25MiB
+warm_id=$(json_field 1 id)
+cold_id=$(json_field 2 id)
+cold_sha=$(json_field 2 sha256)
 
-"$bin/weavedrive-testgw" --random "${warm_mib}MiB,${cold_mib}MiB" --latency-ms 20 --bandwidth 25MiB >"$work/gw.out" &
-pids+=($!)
-for _ in $(seq 600); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-warm_id=$(sed -n 1p "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-cold_id=$(sed -n 2p "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-cold_sha=$(sed -n 2p "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
-
-wait_mounted() { for _ in $(seq 300); do grep -q " $1 " /proc/mounts && return 0; sleep 0.1; done; echo "no mount at $1" >&2; exit 1; }
-start_mount() { # mountpoint cache-dir
-  mkdir -p "$1"
-  "$bin/weavedrive" mount "$1" --gateway "$url" --cache-dir "$2" --disk-cache 4GiB 2>>"$work/mount.log" &
-  pids+=($!); mounts+=("$1"); wait_mounted "$1"
-}
-stop_mount() { umount "$1"; sleep 0.5; }
+start_mount() { mount_at "$1" "$2" --disk-cache 4GiB; } # mountpoint cache-dir
 fio_bw() { # file rw bs size -> MiB/s
   fio --name=b --filename="$1" --rw="$2" --bs="$3" --size="$4" --ioengine=psync --readonly --invalidate=0 \
       --time_based=0 --output-format=json 2>/dev/null |
@@ -56,10 +33,16 @@ fio_rand() { # file size -> MiB/s over 10 s of 4 KiB random preads
     python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; print("%.1f" % (j["bw_bytes"]/1048576))'
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+cold_read() { # file label -> MiB/s of reading and hashing all of it, checked
+  local t0 t1 got
+  t0=$(date +%s.%N); got=$(sha256sum "$1" | cut -d' ' -f1); t1=$(date +%s.%N)
+  [ "$got" = "$cold_sha" ] || { echo "$2: sha mismatch" >&2; exit 1; }
+  python3 -c "print(f'{$cold_mib/($t1-$t0):.1f}')"
+}
 
 echo "== warm: preload ${warm_mib} MiB, local copy"
 "$bin/weavedrive" preload "$warm_id" --gateway "$url" --cache-dir "$work/cache" --disk-cache 4GiB -q
-"$bin/weavedrive" get "$warm_id" --gateway "$url" -o "$work/local.bin" -q
+"$bin/weavedrive" get "$warm_id" --gateway "$url" -o "$work/local.bin" -q --no-cache
 cat "$work/local.bin" >/dev/null
 size="${warm_mib}m"
 
@@ -67,36 +50,26 @@ start_mount "$work/mnt" "$work/cache"
 seq_first=$(fio_bw "$work/mnt/data/$warm_id" read 1M "$size")
 seq_second=$(fio_bw "$work/mnt/data/$warm_id" read 1M "$size")
 seq_local=$(fio_bw "$work/local.bin" read 1M "$size")
-stop_mount "$work/mnt"
+unmount_at "$work/mnt"
 start_mount "$work/mnt" "$work/cache"
 rand_first=$(fio_rand "$work/mnt/data/$warm_id" "$size")
 rand_second=$(fio_rand "$work/mnt/data/$warm_id" "$size")
 rand_local=$(fio_rand "$work/local.bin" "$size")
-stop_mount "$work/mnt"
+unmount_at "$work/mnt"
 
 echo "== cold: ${cold_mib} MiB over the shaped gateway"
 start_mount "$work/cold" "$work/cold-cache"
-t0=$(date +%s.%N); got=$(sha256sum "$work/cold/data/$cold_id" | cut -d' ' -f1); t1=$(date +%s.%N)
-[ "$got" = "$cold_sha" ] || { echo "weavedrive: sha mismatch" >&2; exit 1; }
-cold_ours=$(python3 -c "print(f'{$cold_mib/($t1-$t0):.1f}')")
-stop_mount "$work/cold"
+cold_ours=$(cold_read "$work/cold/data/$cold_id" weavedrive)
+unmount_at "$work/cold"
 
-mkdir -p "$work/rclone"
-rclone mount :http: "$work/rclone" --http-url "$url/" --vfs-cache-mode full \
-  --cache-dir "$work/rclone-cache" --read-only 2>>"$work/rclone.log" &
-pids+=($!); mounts+=("$work/rclone"); wait_mounted "$work/rclone"
-t0=$(date +%s.%N); got=$(sha256sum "$work/rclone/$cold_id" | cut -d' ' -f1); t1=$(date +%s.%N)
-[ "$got" = "$cold_sha" ] || { echo "rclone: sha mismatch" >&2; exit 1; }
-cold_rclone=$(python3 -c "print(f'{$cold_mib/($t1-$t0):.1f}')")
-umount "$work/rclone"
+serve_mount "$work/rclone" "$work/rclone.log" rclone mount :http: "$work/rclone" --http-url "$url/" \
+  --vfs-cache-mode full --cache-dir "$work/rclone-cache" --read-only
+cold_rclone=$(cold_read "$work/rclone/$cold_id" rclone)
+unmount_at "$work/rclone"
 
-mkdir -p "$work/httpfs"
-httpfs2 -f "$url/$cold_id" "$work/httpfs" 2>>"$work/httpfs.log" &
-pids+=($!); mounts+=("$work/httpfs"); wait_mounted "$work/httpfs"
-t0=$(date +%s.%N); got=$(sha256sum "$work/httpfs/$cold_id" | cut -d' ' -f1); t1=$(date +%s.%N)
-[ "$got" = "$cold_sha" ] || { echo "httpfs2: sha mismatch" >&2; exit 1; }
-cold_httpfs=$(python3 -c "print(f'{$cold_mib/($t1-$t0):.1f}')")
-umount "$work/httpfs"
+serve_mount "$work/httpfs" "$work/httpfs.log" httpfs2 -f "$url/$cold_id" "$work/httpfs"
+cold_httpfs=$(cold_read "$work/httpfs/$cold_id" httpfs2)
+unmount_at "$work/httpfs"
 
 best=$(python3 -c "print(max($cold_rclone, $cold_httpfs))")
 cat <<EOT

@@ -6,32 +6,13 @@
 #
 #   bash bench/mount_rss.sh [READS] [MEMORY_BUDGET]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 reads=${1:-6000}
 budget=${2:-64MiB}
-cargo build --release --quiet -p weavedrive -p weavedrive-testgw
-bin=$PWD/target/release
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  umount -l "$work/mnt" 2>/dev/null || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$bin/weavedrive-testgw" --random 2400MiB >"$work/gw.out" &
-pids+=($!)
-for _ in $(seq 900); do grep -q '^READY' "$work/gw.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^READY //p' "$work/gw.out")
-id=$(head -1 "$work/gw.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-mkdir "$work/mnt"
-"$bin/weavedrive" mount "$work/mnt" --gateway "$url" --cache-dir "$work/cache" \
-  --memory-cache "$budget" 2>"$work/mount.err" &
-pids+=($!)
-mount_pid=$!
-for _ in $(seq 100); do [ -e "$work/mnt/data" ] && break; sleep 0.1; done
+bench_build
+start_testgw --random 2400MiB
+id=$(json_field 1 id)
+mount_at "$work/mnt" "$work/cache" --memory-cache "$budget"
 
 python3 - "$work/mnt/data/$id" "$reads" "$mount_pid" "$budget" <<'PY'
 import os, random, sys, time

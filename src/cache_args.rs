@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use weavedrive_cache::DriveConfig;
-use weavedrive_cache::units::parse_size;
+use weavedrive_cache::units::{format_size_exact, parse_size};
 
 use crate::gateway_args::GatewayArgs;
 
@@ -14,10 +14,20 @@ pub struct CacheArgs {
     #[arg(long, env = "WEAVEDRIVE_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
     /// Disk cache budget (least recently used blocks go first; pinned ones never).
-    #[arg(long, default_value = "20GiB", value_parser = parse_size, global = true)]
+    #[arg(
+        long,
+        default_value = format_size_exact(DriveConfig::DEFAULT_DISK_BUDGET),
+        value_parser = parse_size,
+        global = true
+    )]
     pub disk_cache: u64,
     /// Memory cache budget.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, global = true)]
+    #[arg(
+        long,
+        default_value = format_size_exact(DriveConfig::DEFAULT_MEMORY_BUDGET),
+        value_parser = parse_size,
+        global = true
+    )]
     pub memory_cache: u64,
     /// Serve data items before their own signature is checked over all their data, and
     /// items whose signature type this build cannot check, on the word of whoever signed the
@@ -50,5 +60,15 @@ impl CacheArgs {
             trust_bundle_signer: self.trust_bundle_signer,
             ..DriveConfig::default()
         }
+    }
+
+    /// For `get`: the same Drive as the other commands', or with `no_cache` one that keeps
+    /// nothing on disk (memory only).
+    pub fn get_config(&self, gateway: &GatewayArgs, no_cache: bool) -> DriveConfig {
+        let mut config = self.drive_config(gateway);
+        if no_cache {
+            config.cache_dir = None;
+        }
+        config
     }
 }

@@ -6,11 +6,15 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use weavedrive_cache::TxId;
+use weavedrive_cache::units::{format_size_exact, parse_size};
 
 use crate::access_args::AccessArgs;
 use crate::cache_args::CacheArgs;
 use crate::commands::{CacheCommand, Via};
 use crate::gateway_args::GatewayArgs;
+
+/// `weavedrive run --max-memory`'s default: what AO gives a wasm64 process.
+pub const DEFAULT_MAX_MEMORY: u64 = 16 << 30;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +48,12 @@ pub enum Command {
         /// Do not print the summary line on stderr.
         #[arg(short, long)]
         quiet: bool,
+        /// Use no disk cache: neither serve from it nor leave what is fetched in it (by
+        /// default `get` reads through the cache, as the mount does).
+        #[arg(long)]
+        no_cache: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Fetch whole transactions or data items into the disk cache (verified), with progress.
     /// A large data item's signature is checked once all of it is in.
@@ -95,8 +105,14 @@ pub enum Command {
         #[arg(long)]
         allow_other: bool,
         /// FUSE worker threads.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = weavedrive_fuse::MountOptions::DEFAULT_THREADS)]
         threads: usize,
+        /// Which data files an open fetches and verifies whole first, so that a chunk no
+        /// gateway serves verified fails the open (EIO) rather than a page fault of a
+        /// mapping, which a loader using MAP_POPULATE (llama.cpp) would wait on for good.
+        /// `gguf`: files starting with the GGUF magic; `all`; `never` (opens return at once).
+        #[arg(long, value_enum, default_value_t = VerifyOnOpenArg::Gguf)]
+        verify_on_open: VerifyOnOpenArg,
         #[command(flatten)]
         access: AccessArgs,
         #[command(flatten)]
@@ -105,7 +121,8 @@ pub enum Command {
         cache: CacheArgs,
     },
     /// Run a WASI (preview1) module with `/data/<id>` and `/tx/<id>` preopened, served from
-    /// the cache straight into the module's memory. Exits with the module's exit code.
+    /// the cache straight into the module's memory. Exits with the module's exit code. A
+    /// memory64 module gets WeaveDrive's own 64-bit WASI (preview1 with 64-bit pointers).
     Run {
         /// The module (.wasm or .wat). Its compilation is cached beside the block cache.
         module: PathBuf,
@@ -118,6 +135,15 @@ pub enum Command {
         /// Fetch this id into the cache before the module starts (repeatable).
         #[arg(long = "preload", value_name = "ID", allow_hyphen_values = true)]
         preload: Vec<TxId>,
+        /// The most linear memory the module may grow to (a failed `memory.grow` past it,
+        /// which the module's allocator reports as out of memory).
+        #[arg(
+            long,
+            value_name = "SIZE",
+            default_value = format_size_exact(DEFAULT_MAX_MEMORY),
+            value_parser = parse_size
+        )]
+        max_memory: u64,
         #[command(flatten)]
         access: AccessArgs,
         #[command(flatten)]
@@ -280,5 +306,109 @@ mod rewrite_tests {
         );
         // After an existing `--`, nothing is touched.
         assert_eq!(rewrite(&["w", "get", "--", &id]), ["w", "get", "--", &id]);
+    }
+}
+
+/// `mount --verify-on-open`: see [`weavedrive_fuse::VerifyOnOpen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyOnOpenArg {
+    Never,
+    Gguf,
+    All,
+}
+
+impl From<VerifyOnOpenArg> for weavedrive_fuse::VerifyOnOpen {
+    fn from(arg: VerifyOnOpenArg) -> Self {
+        match arg {
+            VerifyOnOpenArg::Never => weavedrive_fuse::VerifyOnOpen::Never,
+            VerifyOnOpenArg::Gguf => weavedrive_fuse::VerifyOnOpen::Gguf,
+            VerifyOnOpenArg::All => weavedrive_fuse::VerifyOnOpen::All,
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use weavedrive_cache::{DriveConfig, GatewayConfig};
+    use weavedrive_fuse::MountOptions;
+
+    /// `a` and `b` field by field, destructured in full so that a new field does not compile
+    /// until it is compared here. `max_concurrency` is the one field the command line sets
+    /// apart: `--concurrency N` is one fetch's window and the client's limit over all of them
+    /// is 2N (`GatewayArgs::config`), so the CLI's is twice the library's default.
+    fn assert_gateway_configs_agree(cli: &GatewayConfig, default: &GatewayConfig) {
+        let GatewayConfig {
+            gateways: _, // from the environment too; see `cli_defaults_are_the_config_defaults`
+            connect_timeout,
+            read_timeout,
+            request_timeout,
+            retries,
+            backoff,
+            max_concurrency,
+            max_data_size,
+        } = cli;
+        assert_eq!(*connect_timeout, default.connect_timeout);
+        assert_eq!(*read_timeout, default.read_timeout);
+        assert_eq!(*request_timeout, default.request_timeout);
+        assert_eq!(*retries, default.retries);
+        assert_eq!(*backoff, default.backoff);
+        assert_eq!(
+            *max_concurrency,
+            2 * DriveConfig::DEFAULT_PRELOAD_CONCURRENCY
+        );
+        assert_eq!(*max_data_size, default.max_data_size);
+    }
+
+    /// With no option given, the configs a command builds are the config types' defaults:
+    /// the CLI's defaults are taken from their constants, and cannot drift from them.
+    #[test]
+    fn cli_defaults_are_the_config_defaults() {
+        let parsed = Cli::try_parse_from(["weavedrive", "mount", "/mnt"]).unwrap();
+        let Command::Mount {
+            threads,
+            verify_on_open,
+            gateway,
+            cache,
+            ..
+        } = parsed.command
+        else {
+            panic!("not mount")
+        };
+        assert_eq!(threads, MountOptions::default().threads);
+        assert_eq!(
+            weavedrive_fuse::VerifyOnOpen::from(verify_on_open),
+            MountOptions::default().verify_on_open
+        );
+
+        let default = DriveConfig::default();
+        let DriveConfig {
+            gateway: cli_gateway,
+            cache_dir: _, // the CLI always has a disk tier, in a directory of its own
+            disk_budget,
+            memory_budget,
+            prefetch_max,
+            preload_concurrency,
+            trust_bundle_signer,
+        } = cache.drive_config(&gateway);
+        assert_eq!(disk_budget, default.disk_budget);
+        assert_eq!(memory_budget, default.memory_budget);
+        assert_eq!(prefetch_max, default.prefetch_max);
+        assert_eq!(preload_concurrency, default.preload_concurrency);
+        assert_eq!(trust_bundle_signer, default.trust_bundle_signer);
+        assert_gateway_configs_agree(&cli_gateway, &default.gateway);
+        // The defaults for commands that build a client themselves (demo) agree as well.
+        let built = GatewayArgs::defaults().config();
+        assert_gateway_configs_agree(&built, &default.gateway);
+        assert_eq!(built.gateways, default.gateway.gateways);
+
+        // The default gateway, as declared (WEAVEDRIVE_GATEWAY may be set where tests run).
+        let command = Cli::command();
+        let mount = command.find_subcommand("mount").unwrap();
+        let arg = mount
+            .get_arguments()
+            .find(|a| a.get_id() == "gateways")
+            .unwrap();
+        assert_eq!(arg.get_default_values(), default.gateway.gateways);
     }
 }

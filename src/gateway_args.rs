@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use weavedrive_cache::GatewayConfig;
-use weavedrive_cache::units::parse_size;
+use weavedrive_cache::units::{format_size_exact, parse_size};
+use weavedrive_cache::{DriveConfig, GatewayConfig};
 
 #[derive(Args, Debug, Clone)]
 pub struct GatewayArgs {
@@ -14,24 +14,29 @@ pub struct GatewayArgs {
         long = "gateway",
         env = "WEAVEDRIVE_GATEWAY",
         value_delimiter = ',',
-        default_value = "https://arweave.net",
+        default_value = GatewayConfig::DEFAULT_GATEWAY,
         global = true
     )]
     pub gateways: Vec<String>,
     /// Chunk requests in flight at once. A distant gateway's throughput comes from
     /// parallelism: 64 x 256 KiB at 20 ms per request is well over 100 MiB/s.
-    #[arg(long, default_value_t = 64, global = true)]
+    #[arg(long, default_value_t = DriveConfig::DEFAULT_PRELOAD_CONCURRENCY, global = true)]
     pub concurrency: usize,
     /// Seconds before one request is abandoned (and retried).
-    #[arg(long, default_value_t = 60, global = true)]
+    #[arg(long, default_value_t = GatewayConfig::DEFAULT_REQUEST_TIMEOUT.as_secs(), global = true)]
     pub timeout: u64,
     /// Extra rounds over the gateways after transient failures.
-    #[arg(long, default_value_t = 4, global = true)]
+    #[arg(long, default_value_t = GatewayConfig::DEFAULT_RETRIES, global = true)]
     pub retries: u32,
     /// Largest transaction data_size accepted (e.g. 1TiB, 500GiB). A signed header claiming
     /// more is refused before anything is sized by it; the default is well above the
     /// largest real transactions.
-    #[arg(long, default_value = "1TiB", value_parser = parse_size, global = true)]
+    #[arg(
+        long,
+        default_value = format_size_exact(GatewayConfig::DEFAULT_MAX_DATA_SIZE),
+        value_parser = parse_size,
+        global = true
+    )]
     pub max_data_size: u64,
 }
 
@@ -39,11 +44,11 @@ impl GatewayArgs {
     /// The defaults clap would give, for commands that build a client themselves.
     pub fn defaults() -> Self {
         GatewayArgs {
-            gateways: Vec::new(),
-            concurrency: 64,
-            timeout: 60,
-            retries: 4,
-            max_data_size: GatewayConfig::default().max_data_size,
+            gateways: vec![GatewayConfig::DEFAULT_GATEWAY.into()],
+            concurrency: DriveConfig::DEFAULT_PRELOAD_CONCURRENCY,
+            timeout: GatewayConfig::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+            retries: GatewayConfig::DEFAULT_RETRIES,
+            max_data_size: GatewayConfig::DEFAULT_MAX_DATA_SIZE,
         }
     }
 
@@ -51,7 +56,11 @@ impl GatewayArgs {
         GatewayConfig {
             gateways: self.gateways.clone(),
             request_timeout: Duration::from_secs(self.timeout.max(1)),
-            read_timeout: Duration::from_secs(self.timeout.clamp(1, 20)),
+            // As long as the request timeout, up to the default read timeout.
+            read_timeout: Duration::from_secs(
+                self.timeout
+                    .clamp(1, GatewayConfig::DEFAULT_READ_TIMEOUT.as_secs()),
+            ),
             retries: self.retries,
             max_concurrency: self.concurrency.max(1) * 2,
             max_data_size: self.max_data_size,

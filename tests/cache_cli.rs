@@ -1,7 +1,8 @@
-//! `weavedrive preload|stat|cache` against the local test gateway, as separate processes on a
-//! real cache directory: what `preload` stores reads back byte-identical with no network, a
-//! preload killed with SIGKILL at any moment leaves a cache that is consistent and resumable,
-//! two processes can fill one cache dir at once, and `cache gc|clear` respect pins.
+//! `weavedrive preload|stat|cache|get` against the local test gateway, as separate processes
+//! on a real cache directory: what `preload` (or `get`) stores reads back byte-identical with
+//! no network (`get` serves it with the gateway down), a preload killed with SIGKILL at any
+//! moment leaves a cache that is consistent and resumable, two processes can fill one cache
+//! dir at once, and `cache gc|clear` respect pins.
 //! Gateway request counts are the ground truth for "no network".
 
 use std::io::Read;
@@ -565,10 +566,25 @@ fn preload_killed_at_random_moments_resumes_every_time() {
         .as_secs();
     eprintln!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Kill moments span one whole run as measured here and now (start-up, header, 49 chunks;
+    // 0.3 s to 0.6 s seen, slower on a busy machine), plus a little past its end.
+    let whole = {
+        let started = Instant::now();
+        let out = fx
+            .spawn(
+                &fx.cache_dir("timing"),
+                &["preload", &id, "-q", "--concurrency", "16"],
+                "a whole preload",
+            )
+            .finish();
+        assert!(out.status.success(), "a whole preload failed: {out:?}");
+        started.elapsed()
+    };
+    fx.wait_for_quiet_gateway();
+    eprintln!("a whole preload takes {whole:?}");
     let mut killed = 0;
     for round in 0..12 {
-        // A whole run takes about 0.6 s here (start-up, header, 49 chunks), rarely longer.
-        let kill_at = Duration::from_millis(rng.gen_range(0..900));
+        let kill_at = whole.mul_f64(rng.gen_range(0.0..1.15));
         let what = format!("round {round} (seed {seed}, kill at {kill_at:?})");
         let cache = fx.cache_dir(&format!("random-{round}"));
         let preload = fx.spawn(
@@ -839,4 +855,98 @@ fn a_full_disk_fails_the_preload_clearly_and_keeps_nothing_torn() {
     let roomy = fx.cache_dir("roomy");
     fx.preload(&roomy, &[fx.id(0)], &[]);
     fx.assert_reads_back_offline(&roomy, &[0], "after a full disk");
+}
+
+/// A gateway that is down: a local port nothing listens on.
+fn dead_gateway() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+impl Fixture {
+    /// `weavedrive get ID --quiet --gateway GATEWAY --cache-dir CACHE EXTRA...` (data on
+    /// stdout unless EXTRA says `-o`).
+    fn get(&self, cache: &Path, n: usize, gateway: &str, extra: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(["get", &self.id(n), "--quiet", "--gateway", gateway])
+            .args(["--retries", "0", "--cache-dir"])
+            .arg(cache)
+            .args(extra);
+        Proc::spawn(cmd, &format!("get {n} {}", extra.join(" "))).finish()
+    }
+
+    /// Asserts `output` is a successful get of tx `n` on stdout.
+    fn assert_got(&self, output: &Output, n: usize, what: &str) {
+        assert!(
+            output.status.success(),
+            "{what}: get failed: {}",
+            text(&output.stderr)
+        );
+        assert!(output.stdout == self.txs[n].1[..], "{what}: wrong bytes");
+    }
+}
+
+/// `get` reads through the Drive, as the mount does: what `preload` cached is served with
+/// every gateway down, to stdout, to a file, and with `--via ranges`.
+#[test]
+fn get_after_preload_is_served_from_the_cache_with_the_gateway_down() {
+    let fx = fixture(&[3 * M + 5, 1000], GatewayOptions::default());
+    let cache = fx.cache_dir("cache");
+    fx.preload(&cache, &[fx.id(0), fx.id(1)], &[]);
+    let dead = dead_gateway();
+    for n in 0..2 {
+        fx.assert_got(&fx.get(&cache, n, &dead, &[]), n, "stdout");
+        let file = fx.scratch.path().join(format!("got-{n}"));
+        let output = fx.get(&cache, n, &dead, &["-o", file.to_str().unwrap()]);
+        ok(&output, "get -o");
+        assert!(std::fs::read(&file).unwrap() == fx.txs[n].1[..], "file {n}");
+        fx.assert_got(&fx.get(&cache, n, &dead, &["--via", "ranges"]), n, "ranges");
+    }
+    // The same without the cache has nowhere to read from.
+    let output = fx.get(&cache, 0, &dead, &["--no-cache"]);
+    assert!(!output.status.success(), "get --no-cache with no gateway");
+    assert!(output.stdout.is_empty());
+}
+
+/// A `get` of data not cached leaves it in the cache, whole (the next needs no gateway
+/// request, and is served with the gateway down); `--no-cache` leaves nothing.
+#[test]
+fn get_leaves_what_it_fetched_cached_unless_no_cache() {
+    let size = 3 * M + 5;
+    let fx = fixture(&[size], GatewayOptions::default());
+    let (cached, uncached) = (fx.cache_dir("cached"), fx.cache_dir("uncached"));
+    let (live, dead) = (fx.url(), dead_gateway());
+
+    fx.assert_got(&fx.get(&cached, 0, &live, &[]), 0, "cold get");
+    assert_eq!(
+        assert_blocks_whole(&cached, "after get") as u64,
+        chunks(size)
+    );
+    fx.gateway.reset_stats();
+    fx.assert_got(&fx.get(&cached, 0, &live, &[]), 0, "warm get");
+    assert_eq!(
+        fx.gateway.stats().requests(),
+        0,
+        "a warm get went to the gateway: {:?}",
+        fx.gateway.stats()
+    );
+    fx.assert_got(&fx.get(&cached, 0, &dead, &[]), 0, "gateway down");
+    fx.assert_reads_back_offline(&cached, &[0], "after get");
+
+    fx.assert_got(
+        &fx.get(&uncached, 0, &live, &["--no-cache"]),
+        0,
+        "get --no-cache",
+    );
+    assert!(
+        block_files(&uncached).is_empty(),
+        "--no-cache cached blocks"
+    );
+    let output = fx.get(&uncached, 0, &dead, &[]);
+    assert!(
+        !output.status.success() && output.stdout.is_empty(),
+        "served from a cache --no-cache should not have filled"
+    );
 }

@@ -43,16 +43,18 @@ fn demo_checks_every_sample_and_exits() {
     // scripts/fetch-model.sh has fetched it.
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-minilm-l6-v2");
+    // The GGUF model (a bundled item and its path manifest) joins them when
+    // scripts/fetch-llm.sh has fetched it.
+    let llm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/smollm2-135m");
+    let with_model = model.join(".complete").exists();
+    let with_llm = llm.join(".complete").exists();
     // Three of the samples are bundled data items (one nested).
-    let expected = if model.join(".complete").exists() {
-        13
-    } else {
-        9
-    };
+    let expected = 9 + if with_model { 4 } else { 0 } + if with_llm { 2 } else { 0 };
     let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
         .args(["demo", "--exit", "--large-mib", "8", "--mountpoint"])
         .arg(&mnt)
         .env("WEAVEDRIVE_MODEL_DIR", &model)
+        .env("WEAVEDRIVE_LLM_DIR", &llm)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -67,8 +69,16 @@ fn demo_checks_every_sample_and_exits() {
     for item in ["item-ed25519.txt", "item-ethereum.bin", "item-nested.bin"] {
         assert!(stdout.contains(item), "{item} missing: {stdout}");
     }
-    if expected == 13 {
+    if with_model {
         for sample in ["all-minilm-l6-v2/model.safetensors", "all-minilm-l6-v2/ "] {
+            assert!(stdout.contains(sample), "{sample} missing: {stdout}");
+        }
+    }
+    if with_llm {
+        for sample in [
+            "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "smollm2-135m/ ",
+        ] {
             assert!(stdout.contains(sample), "{sample} missing: {stdout}");
         }
     }

@@ -54,6 +54,9 @@ impl Fixture {
             Command::new(env!("CARGO_BIN_EXE_weavedrive"))
                 .args(["get", &self.id.to_string(), "--quiet", "-o"])
                 .arg(&out)
+                // The default cache location, in a fresh place: every get here is cold.
+                .env("XDG_CACHE_HOME", out.with_extension("xdg"))
+                .env_remove("WEAVEDRIVE_CACHE_DIR")
                 .args(["--gateway", &self.gateway.url()])
                 .env_remove("WEAVEDRIVE_GATEWAY"),
             Duration::from_secs(120),
@@ -166,7 +169,7 @@ fn a_gateway_refusing_everything_still_fails_fast() {
     let out = fx.dir.path().join("refused.bin");
     let run = run_measured(
         Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", &fx.id.to_string(), "--quiet", "-o"])
+            .args(["get", "--no-cache", &fx.id.to_string(), "--quiet", "-o"])
             .arg(&out)
             .args(["--gateway", &fx.gateway.url()]),
         Duration::from_secs(60),

@@ -54,6 +54,9 @@ impl Fixture {
             .args(["--gateway", &self.gateway.url(), "--retries", "1"])
             .env_remove("WEAVEDRIVE_GATEWAY")
             .env_remove("WEAVEDRIVE_CACHE_DIR");
+        if args[0] == "get" {
+            command.arg("--no-cache");
+        }
         if args[0] == "stat" {
             command
                 .arg("--cache-dir")

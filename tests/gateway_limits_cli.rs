@@ -38,7 +38,7 @@ fn one_gib_chunk_answers_are_refused_in_bounded_memory_and_time() {
         let out = dir.path().join("out.bin");
         let run = rss::run_measured(
             Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-                .args(["get", &id.to_string(), "--quiet", "-o"])
+                .args(["get", "--no-cache", &id.to_string(), "--quiet", "-o"])
                 .arg(&out)
                 .args(["--gateway", &gateway.url()])
                 .env_remove("WEAVEDRIVE_GATEWAY"),

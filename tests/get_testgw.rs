@@ -52,7 +52,10 @@ fn fixture_with(sizes: &[usize], options: GatewayOptions) -> Fixture {
 
 fn get(id: &TxId, gateways: &[String], output: &Path, extra: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weavedrive"));
-    cmd.arg("get").arg(id.to_string()).arg("-o").arg(output);
+    cmd.args(["get", "--no-cache"])
+        .arg(id.to_string())
+        .arg("-o")
+        .arg(output);
     for gateway in gateways {
         cmd.args(["--gateway", gateway]);
     }
@@ -65,7 +68,14 @@ fn get(id: &TxId, gateways: &[String], output: &Path, extra: &[&str]) -> Output 
 /// Runs `weavedrive get ID --gateway URL --quiet EXTRA...` with the data on stdout.
 fn get_stdout(id: &TxId, gateway: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args(["get", &id.to_string(), "--gateway", gateway, "--quiet"])
+        .args([
+            "get",
+            "--no-cache",
+            &id.to_string(),
+            "--gateway",
+            gateway,
+            "--quiet",
+        ])
         .args(extra)
         .output()
         .unwrap()
@@ -348,7 +358,7 @@ fn unknown_and_malformed_ids_are_clear_errors() {
     fx.gateway.reset_stats();
     for bad in ["not-an-id", "AAAA", "../../etc/passwd"] {
         let result = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", bad, "--gateway", &fx.url()])
+            .args(["get", "--no-cache", bad, "--gateway", &fx.url()])
             .output()
             .unwrap();
         assert!(!result.status.success());
@@ -480,17 +490,15 @@ fn get_resolves_paths_in_manifests() {
         })
         .collect();
     let tagged = vec![("Content-Type".into(), MANIFEST_CONTENT_TYPE.into())];
-    let manifest_json = serde_json::json!({
-        "manifest": "arweave/paths",
-        "version": "0.2.0",
-        "index": {"path": "index.html"},
-        "fallback": {"id": files[1].0.to_string()},
-        "paths": {
-            "index.html": {"id": files[0].0.to_string()},
-            "weights/deep/model.bin": {"id": files[2].0.to_string()},
-        },
-    });
-    let manifest_bytes = Bytes::from(serde_json::to_vec(&manifest_json).unwrap());
+    // Version first, as manifests are written: gateways honour `fallback` only once they
+    // have read "version": "0.2.0" (ar.io's parseManifestStream), and serde_json would sort
+    // it last.
+    let manifest_bytes = Bytes::from(format!(
+        r#"{{"manifest":"arweave/paths","version":"0.2.0","index":{{"path":"index.html"}},
+        "fallback":{{"id":"{}"}},"paths":{{"index.html":{{"id":"{}"}},
+        "weights/deep/model.bin":{{"id":"{}"}}}}}}"#,
+        files[1].0, files[0].0, files[2].0
+    ));
     let manifest = data.add_tx(manifest_bytes.clone(), tagged.clone());
     let plain = data.add_tx(
         path_manifest(None, &[("model.bin", files[2].0)]),
@@ -500,7 +508,7 @@ fn get_resolves_paths_in_manifests() {
     let url = gateway.url();
     let get = |target: String| {
         Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", &target, "--gateway", &url, "--quiet"])
+            .args(["get", "--no-cache", &target, "--gateway", &url, "--quiet"])
             .env_remove("WEAVEDRIVE_GATEWAY")
             .output()
             .unwrap()

@@ -142,7 +142,13 @@ fn forged_items_fail_every_read_through_the_mount_and_get() {
 
         // get to stdout: fails, writes nothing.
         let get = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", &fx.id.to_string(), "--gateway", &fx.gateway.url()])
+            .args([
+                "get",
+                "--no-cache",
+                &fx.id.to_string(),
+                "--gateway",
+                &fx.gateway.url(),
+            ])
             .args(["--retries", "1"])
             .output()
             .unwrap();
@@ -158,7 +164,13 @@ fn forged_items_fail_every_read_through_the_mount_and_get() {
         // And to a file: no file.
         let out = dir.path().join("out.bin");
         let get = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", &fx.id.to_string(), "--gateway", &fx.gateway.url()])
+            .args([
+                "get",
+                "--no-cache",
+                &fx.id.to_string(),
+                "--gateway",
+                &fx.gateway.url(),
+            ])
             .arg("-o")
             .arg(&out)
             .output()
@@ -169,6 +181,7 @@ fn forged_items_fail_every_read_through_the_mount_and_get() {
         let get = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
             .args([
                 "get",
+                "--no-cache",
                 &fx.honest.0.to_string(),
                 "--gateway",
                 &fx.gateway.url(),

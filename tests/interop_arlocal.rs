@@ -105,7 +105,7 @@ fn chunked_uploads_to_arlocal_come_back_identical() {
 
         let fetched = work.path().join(format!("fetched-{n}"));
         let get = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-            .args(["get", id, "--gateway", &arlocal.url, "-o"])
+            .args(["get", "--no-cache", id, "--gateway", &arlocal.url, "-o"])
             .arg(&fetched)
             .output()
             .unwrap();
@@ -151,7 +151,7 @@ fn upload_file(interop: &Path, arlocal: &Arlocal, file: &Path, content_type: &st
 
 fn get(arlocal: &Arlocal, id: &str) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-        .args(["get", id, "--gateway", &arlocal.url])
+        .args(["get", "--no-cache", id, "--gateway", &arlocal.url])
         .output()
         .unwrap();
     assert!(

@@ -101,9 +101,15 @@ impl Fixture {
     }
 
     fn get_to_file(&self, target: &str) -> Result<Vec<u8>, String> {
+        self.get_to_file_with(target, &[])
+    }
+
+    fn get_to_file_with(&self, target: &str, extra: &[&str]) -> Result<Vec<u8>, String> {
         let out = self.dir.path().join("out");
         let _ = std::fs::remove_file(&out);
-        let output = self.run(&["get", target, "-o", out.to_str().unwrap(), "--quiet"]);
+        let mut args = vec!["get", target, "-o", out.to_str().unwrap(), "--quiet"];
+        args.extend(extra);
+        let output = self.run(&args);
         if !output.status.success() {
             assert!(!out.exists(), "a failed get left {out:?}");
             assert_eq!(leftovers(self.dir.path()), 0, "temp files left");
@@ -135,6 +141,7 @@ fn get_and_stat_of_bundled_items() {
     let stdout = Command::new(env!("CARGO_BIN_EXE_weavedrive"))
         .args([
             "get",
+            "--no-cache",
             &fx.nested.0.to_string(),
             "--quiet",
             "--gateway",
@@ -147,15 +154,21 @@ fn get_and_stat_of_bundled_items() {
     // Paths of a manifest that is itself a data item, to items (one large).
     let index = fx.get_to_file(&format!("{}/", fx.manifest)).unwrap();
     assert!(index == fx.small.1, "manifest index");
+    // Not through the cache: the large item stays unchecked there for `stat` below.
     let model = fx
-        .get_to_file(&format!("{}/big/model.bin", fx.manifest))
+        .get_to_file_with(&format!("{}/big/model.bin", fx.manifest), &["--no-cache"])
         .unwrap();
     assert!(model == fx.large.1, "large item through the manifest");
 
-    // Forged items fail and leave no file.
-    let error = fx.get_to_file(&fx.forged_large.to_string()).unwrap_err();
+    // Forged items fail and leave no file. (Not through the cache, which would remember the
+    // forging bundle and refuse the preload below before it reads anything.)
+    let error = fx
+        .get_to_file_with(&fx.forged_large.to_string(), &["--no-cache"])
+        .unwrap_err();
     assert!(error.contains("signature does not match"), "{error}");
-    let error = fx.get_to_file(&fx.forged_small.to_string()).unwrap_err();
+    let error = fx
+        .get_to_file_with(&fx.forged_small.to_string(), &["--no-cache"])
+        .unwrap_err();
     assert!(error.contains("signature does not match"), "{error}");
 
     // stat: a small item was checked whole when resolved; a large one is pending until it

@@ -977,19 +977,17 @@ fn manifests_are_directories_of_links_into_data() {
     let mut data = GatewayData::new(TestWallet::fixed());
     let files = add_txs(&mut data, &[300 * K + 7, 11, 2 * M + 1], 700);
     let (index, fallback, weights) = (&files[0], &files[1], &files[2]);
-    let json = serde_json::json!({
-        "manifest": "arweave/paths",
-        "version": "0.2.0",
-        "index": {"path": "index.html"},
-        "fallback": {"id": fallback.0.to_string()},
-        "paths": {
-            "index.html": {"id": index.0.to_string()},
-            "weights/deep/model.bin": {"id": weights.0.to_string()},
-            "weights/readme": {"id": fallback.0.to_string()},
-        },
-    });
+    // Version first, as manifests are written: gateways honour `fallback` only once they
+    // have read "version": "0.2.0" (ar.io's parseManifestStream), and serde_json would sort
+    // it last.
+    let json = format!(
+        r#"{{"manifest":"arweave/paths","version":"0.2.0","index":{{"path":"index.html"}},
+        "fallback":{{"id":"{}"}},"paths":{{"index.html":{{"id":"{}"}},
+        "weights/deep/model.bin":{{"id":"{}"}},"weights/readme":{{"id":"{}"}}}}}}"#,
+        fallback.0, index.0, weights.0, fallback.0
+    );
     let tag = || vec![("Content-Type".into(), MANIFEST_CONTENT_TYPE.into())];
-    let manifest = data.add_tx(Bytes::from(serde_json::to_vec(&json).unwrap()), tag());
+    let manifest = data.add_tx(Bytes::from(json), tag());
     let strict = data.add_tx(path_manifest(None, &[("only.bin", weights.0)]), tag());
     let fx = Fixture {
         gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
@@ -1245,5 +1243,66 @@ fn bundled_data_items_are_files_like_transactions() {
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     let err = std::fs::metadata(mount.data(&TxId([9; 32]))).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+    mount.stop();
+}
+
+/// `--verify-on-open` (issue 17): the default (`gguf`) verifies a file starting with the GGUF
+/// magic whole at open, so one chunk no gateway serves verified fails the open (EIO), while
+/// another file opens at once and only the read needing that chunk fails; `all` fails the
+/// open of any such file; `never` opens even the GGUF file at once.
+#[test]
+fn verify_on_open_fails_the_opens_it_covers_and_no_others() {
+    if !fuse_available() {
+        return;
+    }
+    let mut data = GatewayData::new(TestWallet::fixed());
+    let plain = pseudo_random_data(7, 2 * M);
+    let gguf: Bytes = [&b"GGUF"[..], &pseudo_random_data(8, 2 * M)]
+        .concat()
+        .into();
+    let plain_id = data.add_tx(plain.clone(), vec![]);
+    let gguf_id = data.add_tx(gguf.clone(), vec![]);
+    // Chunk 4 of each (its second MiB starts there), wrong at every request.
+    let fourth = |id: &TxId| {
+        let start = data.tx(id).unwrap().start_offset() + M as u64;
+        Target::ChunkIn {
+            start,
+            end: start + 256 * K as u64,
+        }
+    };
+    let (bad_plain, bad_gguf) = (fourth(&plain_id), fourth(&gguf_id));
+    let gateway = TestGateway::spawn_background(data, GatewayOptions::default()).unwrap();
+    gateway.faults().always(bad_plain, Fault::CorruptChunk);
+    gateway.faults().always(bad_gguf, Fault::CorruptChunk);
+    let eio = |result: std::io::Result<File>| {
+        let err = result.expect_err("the open must fail");
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mount = Mounted::start(&gateway.url(), dir.path(), &["--retries", "0"]);
+    let file = File::open(mount.data(&plain_id)).expect("a plain file opens at once");
+    let mut head = [0u8; 100];
+    file.read_exact_at(&mut head, 0).unwrap();
+    assert_eq!(head[..], plain[..100]);
+    let err = file.read_exact_at(&mut head, M as u64).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    eio(File::open(mount.data(&gguf_id)));
+    drop(file);
+    mount.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--retries", "0", "--verify-on-open", "all"];
+    let mount = Mounted::start(&gateway.url(), dir.path(), &args);
+    eio(File::open(mount.data(&plain_id)));
+    mount.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--retries", "0", "--verify-on-open", "never"];
+    let mount = Mounted::start(&gateway.url(), dir.path(), &args);
+    let file = File::open(mount.data(&gguf_id)).expect("never: opens at once");
+    file.read_exact_at(&mut head, 0).unwrap();
+    assert_eq!(head[..], gguf[..100]);
+    drop(file);
     mount.stop();
 }

@@ -260,7 +260,7 @@ fn manifests_of_deep_paths_are_refused_as_trees_and_the_mount_stays_up() {
         let out = dir.path().join("got");
         let got = run_measured(
             Command::new(env!("CARGO_BIN_EXE_weavedrive"))
-                .args(["get", "--gateway", &gateway.url(), "-q", "-o"])
+                .args(["get", "--no-cache", "--gateway", &gateway.url(), "-q", "-o"])
                 .arg(&out)
                 .arg(format!("{deep}/{path}")),
             Duration::from_secs(120),
@@ -303,7 +303,7 @@ fn missing_ids_and_many_blocks_leave_memory_and_inodes_bounded() {
     let (mount, log) = mount_logged(
         &gateway.url(),
         dir.path(),
-        "warn,weavedrive_fuse::inodes=debug,weavedrive_fuse::memo=debug",
+        "warn,weavedrive_fuse::inodes=debug,weavedrive_namespace::memo=debug",
     );
     let pid = pid(&mount);
 

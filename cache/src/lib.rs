@@ -5,14 +5,16 @@
 
 pub mod arweave;
 pub mod drive;
+pub mod fetch;
 pub mod gateway;
-pub mod memory;
 pub mod policy;
-pub mod range_fetch;
 pub mod store;
-pub mod tx_fetch;
-pub mod txmap;
 pub mod units;
+
+// Old paths of modules that moved: the persisted state under `store/`, fetching whole
+// transactions under `fetch/`.
+pub use fetch::{ranges as range_fetch, stream as tx_fetch};
+pub use store::{memory, txmap};
 
 pub use arweave::TxId;
 pub use drive::{Drive, DriveConfig, DriveError, DriveStats, FileHandle, TxInfo};

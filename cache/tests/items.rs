@@ -15,9 +15,6 @@ use weavedrive_testgw::items::{
 };
 use weavedrive_testgw::{GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data};
 
-const EIO: i32 = 5;
-const ENOENT: i32 = 2;
-
 struct Item {
     id: TxId,
     data: Bytes,
@@ -158,7 +155,7 @@ async fn items_of_every_type_nested_or_not_read_back_verified() {
     // The root transaction is an ordinary transaction; an unknown id is not found.
     assert!(drive.stat(&root).await.unwrap().item.is_none());
     let unknown = drive.stat(&TxId([3; 32])).await.unwrap_err();
-    assert_eq!(unknown.errno(), ENOENT, "{unknown}");
+    assert!(unknown.is_not_found(), "{unknown}");
 
     // A restart with the gateway gone: the items and their bundle bytes are in the cache.
     let cached = drive.cached_ids().unwrap();
@@ -217,7 +214,7 @@ async fn tampered_items_and_lying_offsets_are_refused() {
 
     for (id, part, kind) in &tampered {
         let error = read_whole(&drive, id).await.unwrap_err();
-        assert_eq!(error.errno(), EIO, "{part:?} {kind:?}: {error}");
+        assert!(error.is_unavailable(), "{part:?} {kind:?}: {error}");
         let expected = match part {
             Tamper::Signature => "the item there has id",
             _ => "signature does not match",
@@ -230,7 +227,7 @@ async fn tampered_items_and_lying_offsets_are_refused() {
     }
     for id in [misplaced.id, in_index.id] {
         let error = read_whole(&drive, &id).await.unwrap_err();
-        assert_eq!(error.errno(), EIO, "{error}");
+        assert!(error.is_unavailable(), "{error}");
     }
     // The honest items of the same bundles are unaffected.
     assert!(read_whole(&drive, &honest.id).await.unwrap() == honest.data);
@@ -278,14 +275,17 @@ async fn a_large_item_is_checked_whole_by_its_first_read_or_by_preload() {
         .preload(&forged.id, false, |_, _| {})
         .await
         .unwrap_err();
-    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(error.is_unavailable(), "{error}");
     assert!(
         error.to_string().contains("signature does not match"),
         "{error}"
     );
-    assert_eq!(
-        drive.read_at(&forged.id, 0, 10).await.unwrap_err().errno(),
-        EIO
+    assert!(
+        drive
+            .read_at(&forged.id, 0, 10)
+            .await
+            .unwrap_err()
+            .is_unavailable()
     );
 
     // So does the first read, wherever it is: it waits for the check, then is served, or
@@ -302,7 +302,7 @@ async fn a_large_item_is_checked_whole_by_its_first_read_or_by_preload() {
             assert!(read.unwrap() == it.data.slice(5_000_000..5_001_000));
             assert_eq!(signature(&drive, it.id).await, SignatureCheck::Verified);
         } else {
-            assert_eq!(read.unwrap_err().errno(), EIO);
+            assert!(read.unwrap_err().is_unavailable());
             assert!(handle.read_at(0, 10).await.is_err(), "refused from then on");
         }
     }
@@ -371,11 +371,11 @@ async fn gateways_that_report_less_of_an_items_place() {
     assert_eq!(info.signature, SignatureCheck::Verified);
 
     let error = read_whole(&drive, &deep.id).await.unwrap_err();
-    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(error.is_unavailable(), "{error}");
     assert!(error.to_string().contains("gave no offset"), "{error}");
 
     let error = read_whole(&drive, &hidden.id).await.unwrap_err();
-    assert_eq!(error.errno(), EIO, "{error}");
+    assert!(error.is_unavailable(), "{error}");
     assert!(
         error.to_string().contains("x-ar-io-root-transaction-id"),
         "{error}"

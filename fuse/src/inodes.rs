@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
-use weavedrive_cache::TxId;
+pub use weavedrive_namespace::Node;
 
 pub const ROOT: u64 = 1;
 pub const DATA_DIR: u64 = 2;
@@ -20,30 +20,6 @@ pub const TX_DIR: u64 = 3;
 pub const BLOCK_DIR: u64 = 4;
 pub const MANIFEST_DIR: u64 = 5;
 const FIRST_DYNAMIC: u64 = 16;
-
-/// What an inode stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Node {
-    Root,
-    DataDir,
-    TxDir,
-    /// `/data/<id>`: the transaction's bytes.
-    Data(TxId),
-    /// `/tx/<id>`: its header as JSON.
-    TxJson(TxId),
-    BlockDir,
-    /// `/block/<height>`: the block header as JSON.
-    Block(u64),
-    ManifestDir,
-    /// A directory of a path manifest: the manifest's id and the directory's number in its
-    /// [`weavedrive_cache::arweave::manifest::DirTree`] (0: `/manifest/<id>` itself).
-    ManifestPath(TxId, u32),
-    /// A file of a manifest: a symlink `up` directories up and into `data/<target>`.
-    ManifestLink {
-        target: TxId,
-        up: u16,
-    },
-}
 
 /// Listed-only inodes kept, so a listing and the lookups after it agree on numbers.
 pub const LISTED_KEPT: usize = 32 * 1024;
@@ -194,6 +170,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weavedrive_cache::TxId;
 
     #[test]
     fn inodes_are_stable_and_distinct() {

@@ -1,18 +1,18 @@
 //! FUSE frontend for WeaveDrive: Arweave as a read-only local drive.
 //!
-//! A thin adapter (fuser) over `weavedrive_cache::Drive`: every policy (fetching, verifying,
-//! caching, read-ahead) lives in the Drive; this crate maps names to ids, inodes to handles
-//! and `DriveError`s to errnos. Data is immutable, so entries, attributes and page-cache
+//! Glue (fuser) over `weavedrive_namespace::Namespace`: the tree, its access policy and its
+//! errors are the namespace's, fetching, verifying, caching and read-ahead the Drive's; this
+//! crate maps inodes to nodes, file handles to open files and error kinds to errnos. Data is immutable, so entries, attributes and page-cache
 //! contents are kept by the kernel (long TTLs, FOPEN_KEEP_CACHE).
 
+mod errno;
 mod fs;
 mod inodes;
-mod memo;
-mod xattr;
 
 use std::io;
 use std::path::Path;
 
+pub use errno::errno_for;
 pub use fs::WeaveFs;
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 use weavedrive_cache::{AccessPolicy, Drive};
@@ -27,14 +27,37 @@ pub struct MountOptions {
     /// Which ids `/data/<id>` and `/tx/<id>` serve; others are EACCES without a network
     /// request, and are not listed. `/block` is not affected.
     pub policy: AccessPolicy,
+    /// Which data files are fetched and verified whole when opened, so that a chunk no
+    /// gateway serves verified fails the open (EIO) instead of a page fault of a mapping
+    /// (which the kernel retries for good under MAP_POPULATE).
+    pub verify_on_open: VerifyOnOpen,
+}
+
+/// Which data files an open verifies whole first. Verifying costs an open the time to fetch
+/// what is not cached yet: a loader reads it all anyway, a `head` would not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyOnOpen {
+    /// None: opens return at once and reads fetch as they go.
+    Never,
+    /// GGUF files (by their magic, `GGUF`): llama.cpp maps them with MAP_POPULATE.
+    #[default]
+    Gguf,
+    /// Every data file.
+    All,
+}
+
+impl MountOptions {
+    /// Named so that `weavedrive mount --threads` defaults to the same value.
+    pub const DEFAULT_THREADS: usize = 8;
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             allow_other: false,
-            threads: 8,
+            threads: Self::DEFAULT_THREADS,
             policy: AccessPolicy::AllowAll,
+            verify_on_open: VerifyOnOpen::default(),
         }
     }
 }
@@ -63,6 +86,11 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = true;
-    let fs = WeaveFs::new(drive, runtime).with_policy(options.policy.clone());
+    let fs = WeaveFs::new(
+        drive,
+        runtime,
+        options.policy.clone(),
+        options.verify_on_open,
+    );
     fuser::spawn_mount(fs, mountpoint, &config)
 }

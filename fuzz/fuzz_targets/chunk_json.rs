@@ -22,8 +22,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if let Ok(chunk) = verify_chunk_json(&tx, offset, &data[48..]) {
-        let hash: [u8; 32] = Sha256::digest(&chunk.bytes).into();
-        assert_eq!(hash, chunk.leaf.data_hash, "bytes are not the proven leaf");
-        assert_eq!(chunk.bytes.len() as u64, chunk.leaf.end - chunk.leaf.start);
+        let hash: [u8; 32] = Sha256::digest(&chunk.bytes()).into();
+        assert_eq!(
+            hash,
+            chunk.leaf().data_hash,
+            "bytes are not the proven leaf"
+        );
+        assert_eq!(
+            chunk.bytes().len() as u64,
+            chunk.leaf().end - chunk.leaf().start
+        );
     }
 });

@@ -1,5 +1,6 @@
 //! Path manifests: JSON from an untrusted transaction. An accepted manifest resolves every
-//! listed path to its own id, its index and fallback are coherent, and its directory tree
+//! listed path (with or without trailing slashes) to its own id and every dead end to
+//! nothing, its index and fallback are coherent, and its directory tree
 //! holds only names a filesystem can show, each file at the end of a real listed path. The
 //! tree is built only within its caps: refused exactly when a showable path is deeper than
 //! MAX_PATH_SEGMENTS (the node cap is out of reach of fuzz-sized inputs), and a built one
@@ -22,21 +23,33 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for (path, id) in &manifest.paths {
-        if !path.is_empty() {
-            assert_eq!(manifest.resolve(path), Some(*id), "{path:?}");
-        }
+        assert!(
+            !path.is_empty() && !path.ends_with('/'),
+            "{path:?} kept unstripped"
+        );
+        assert_eq!(manifest.resolve(path), Some(*id), "{path:?}");
+        assert_eq!(
+            manifest.resolve(&format!("{path}/")),
+            Some(*id),
+            "{path:?}/"
+        );
     }
-    if let Some(Index::Path(path)) = &manifest.index {
-        assert!(manifest.paths.contains_key(path), "index outside the paths");
+    for path in &manifest.dead_ends {
+        assert!(
+            !manifest.paths.contains_key(path),
+            "{path:?} both listed and a dead end"
+        );
+        assert_eq!(manifest.resolve(path), None, "{path:?}");
     }
-    assert_eq!(
-        manifest.resolve(""),
-        manifest.index_id().or(manifest.fallback)
-    );
+    let index = match &manifest.index {
+        Some(Index::BadId) => None,
+        Some(Index::Path(path)) if manifest.dead_ends.contains(path.trim_end_matches('/')) => None,
+        _ => manifest.index_id().or(manifest.fallback),
+    };
+    assert_eq!(manifest.resolve(""), index);
 
-    let too_deep = manifest
-        .paths
-        .keys()
+    // Dead ends are in the tree too (found as nothing), so they count against its caps.
+    let too_deep = (manifest.paths.keys().chain(&manifest.dead_ends))
         .any(|p| showable(p) && p.split('/').count() > MAX_PATH_SEGMENTS);
     let tree = match DirTree::new(&manifest) {
         Ok(tree) => tree,
@@ -51,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("a tree is refused only beyond a cap: {e}"),
     };
     assert!(!too_deep, "a path deeper than the cap was shown");
-    let files = manifest.paths.keys().filter(|p| showable(p)).count();
+    let files = (manifest.paths.keys().chain(&manifest.dead_ends))
+        .filter(|p| showable(p))
+        .count();
     assert!(tree.dir_count() + files <= MAX_TREE_NODES + 1);
 
     let mut stack = vec![(0u32, String::new())];
@@ -78,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
                     stack.push((child, format!("{path}/")));
                 }
                 Entry::File(id) => assert_eq!(manifest.paths.get(&path), Some(&id), "{path:?}"),
+                Entry::DeadEnd => panic!("{path:?}: a dead end listed"),
             }
         }
     }
@@ -91,6 +107,18 @@ fuzz_target!(|data: &[u8]| {
             match (dir.get(name), segments.peek()) {
                 (Some(Entry::Dir(child)), _) => dir = tree.dir(child),
                 (Some(Entry::File(found)), None) => assert_eq!(found, *id, "{path:?}"),
+                (found, _) => panic!("{path:?}: {name:?} is {found:?}"),
+            }
+        }
+    }
+    // Every showable dead end is one in the tree (nothing, not the fallback), or a directory.
+    for path in manifest.dead_ends.iter().filter(|p| showable(p)) {
+        let mut dir = tree.dir(0);
+        let mut segments = path.split('/').peekable();
+        while let Some(name) = segments.next() {
+            match (dir.get(name), segments.peek()) {
+                (Some(Entry::Dir(child)), _) => dir = tree.dir(child),
+                (Some(Entry::DeadEnd), None) => {}
                 (found, _) => panic!("{path:?}: {name:?} is {found:?}"),
             }
         }

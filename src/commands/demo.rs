@@ -113,7 +113,59 @@ fn samples(large_mib: u64) -> (GatewayData, Vec<Sample>) {
         );
     }
     add_bundle(&mut gateway, &mut samples);
+    add_llm(&mut gateway, &mut samples);
     (gateway, samples)
+}
+
+/// A real GGUF language model, if scripts/fetch-llm.sh (or the test command) has fetched it,
+/// published as such weights are: a data item in a bundle, and a path manifest naming it.
+fn add_llm(gateway: &mut GatewayData, samples: &mut Vec<Sample>) {
+    use weavedrive_cache::arweave::ans104::SignatureType;
+    use weavedrive_testgw::items::{BundleItem, signed_item, tags};
+    const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    let dir = std::env::var_os("WEAVEDRIVE_LLM_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "target/models/smollm2-135m".into());
+    let Ok(bytes) = std::fs::read(dir.join(GGUF)) else {
+        return;
+    };
+    if !dir.join(".complete").exists() {
+        return;
+    }
+    let data = Bytes::from(bytes);
+    let item_tags = tags(&[
+        ("Content-Type", "application/octet-stream"),
+        ("App-Name", "WeaveDrive-Demo"),
+    ]);
+    let item = BundleItem::new(signed_item(
+        SignatureType::Ed25519,
+        None,
+        None,
+        &item_tags,
+        &data,
+    ));
+    let id = item.id;
+    samples.push(Sample {
+        name: format!("smollm2-135m/{GGUF}"),
+        id,
+        data,
+    });
+    let tags = vec![("App-Name".to_string(), "WeaveDrive-Demo".to_string())];
+    gateway.add_bundle(&[item], tags.clone());
+    let manifest = path_manifest(Some(GGUF), &[(GGUF, id)]);
+    let manifest_tags = [
+        vec![(
+            "Content-Type".to_string(),
+            MANIFEST_CONTENT_TYPE.to_string(),
+        )],
+        tags,
+    ]
+    .concat();
+    samples.push(Sample {
+        name: "smollm2-135m/".into(),
+        id: gateway.add_tx(manifest.clone(), manifest_tags),
+        data: manifest,
+    });
 }
 
 /// ANS-104 data items, as most data on Arweave is stored: a bundle transaction holding an

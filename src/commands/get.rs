@@ -1,4 +1,6 @@
-//! `weavedrive get`: a verified transaction or data item to stdout or atomically into a file.
+//! `weavedrive get`: a verified transaction or data item to stdout or atomically into a file,
+//! read through the Drive (the mount's read path: served from the disk cache when it holds
+//! the data, and leaving what it fetches there, unless `--no-cache`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,10 +10,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
-use weavedrive_cache::drive::SignatureCheck;
+use weavedrive_cache::drive::{InOrderRead, SignatureCheck};
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
-use weavedrive_cache::{Drive, DriveConfig, FileHandle, GatewayClient, TxId, VerifiedTx};
+use weavedrive_cache::{Drive, DriveConfig, GatewayClient, TxId, VerifiedTx};
 
+use crate::cache_args::CacheArgs;
 use crate::gateway_args::GatewayArgs;
 
 /// What `get` names: a transaction (`<id>`), or a path in the path manifest `<id>` holds
@@ -62,15 +65,6 @@ async fn resolve(drive: &Drive, target: &Target) -> anyhow::Result<TxId> {
         .with_context(|| format!("{id}: the manifest has no path {path:?} (and no fallback)"))
 }
 
-/// A Drive without a disk cache, for what only it reads: manifests and data items.
-fn memory_drive(gateway: &GatewayArgs) -> anyhow::Result<Drive> {
-    Ok(Drive::new(DriveConfig {
-        gateway: gateway.config(),
-        cache_dir: None,
-        ..DriveConfig::default()
-    })?)
-}
-
 /// How to fetch: per-chunk proofs (streams, works on every gateway) or large ranges checked
 /// against the root at the end (fewer requests; needs ar.io-style ranged `/raw/{id}`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -84,47 +78,44 @@ pub async fn run(
     target: Target,
     output: Option<PathBuf>,
     gateway: &GatewayArgs,
+    cache: &CacheArgs,
+    no_cache: bool,
     via: Via,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let client = Arc::new(GatewayClient::new(gateway.config())?);
     let started = Instant::now();
-    let window = gateway.concurrency;
-    let drive = memory_drive(gateway)?;
+    let drive = Drive::new(cache.get_config(gateway, no_cache))?;
     let id = resolve(&drive, &target).await?;
-    let tx = match VerifiedTx::open(&client, &id).await {
-        Ok(tx) => tx,
-        Err(e) if e.is_not_found() => {
-            let size = get_item(&drive, &id, output.as_deref(), quiet).await?;
-            if !quiet {
-                report(&target, id, size, started);
-                let info = drive.stat(&id).await?;
-                if let Some(SignatureCheck::Unsupported(kind)) = info.item.map(|i| i.signature) {
-                    eprintln!(
-                        "note: {id} is signed with type {} ({kind:?}), which this build does not \
-                         verify; its bytes were verified against the bundle that holds it",
-                        kind as u16
-                    );
+    let to_file = output.as_deref().filter(|path| *path != Path::new("-"));
+    if via == Via::Ranges && !cached_whole(&drive, &id).await {
+        // Opened beside the Drive (which proves a first chunk when it opens a transaction).
+        match VerifiedTx::open(client_of(&drive), &id).await {
+            Ok(tx) => {
+                get_by_ranges(&drive, &tx, to_file, gateway.concurrency).await?;
+                if !quiet {
+                    report(&target, id, tx.size(), started);
                 }
+                return Ok(());
             }
-            return Ok(());
+            // Not a transaction: a data item, always read by proven chunk.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
-    };
-    match output.as_deref() {
-        Some(path) if path != Path::new("-") => {
-            fetch_to_file(&client, &tx, window, via, path).await?
-        }
-        _ if via == Via::Ranges => {
-            // Nothing may reach stdout before the root matches: stage in a temp file.
-            let staged = tempfile::tempfile().context("creating a temporary file")?;
-            fill_file(&client, &tx, window, via, &staged).await?;
-            copy_to_stdout(staged)?;
-        }
-        _ => stream_into(&client, &tx, window, tokio::io::stdout()).await?,
     }
+    let read = drive.in_order_read(&id).await?;
+    get_through_drive(&drive, id, read, to_file, gateway.concurrency, quiet).await?;
     if !quiet {
-        report(&target, id, tx.size(), started);
+        report(&target, id, read.size, started);
+        if read.data_item {
+            let info = drive.stat(&id).await?;
+            if let Some(SignatureCheck::Unsupported(kind)) = info.item.map(|i| i.signature) {
+                eprintln!(
+                    "note: {id} is signed with type {} ({kind:?}), which this build does not \
+                     verify; its bytes were verified against the bundle that holds it",
+                    kind as u16
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -141,22 +132,58 @@ fn report(target: &Target, id: TxId, size: u64, started: Instant) {
     );
 }
 
-/// A data item through the Drive: read in order, with progress, into a temporary file while
-/// its own signature is checked over all of it. Nothing reaches the output (file or stdout)
-/// unless the signature matches: the bundle that holds an item vouches for nothing, as
-/// whoever signed it (a gateway can) may have put a copied header in front of other data.
-async fn get_item(
+/// Whether the disk cache holds every byte of `id` (then ranged reads would only fetch it
+/// again). Asks no gateway: ids the cache has no record of are not looked up.
+async fn cached_whole(drive: &Drive, id: &TxId) -> bool {
+    if !drive.cached_ids().is_ok_and(|ids| ids.contains(id)) {
+        return false;
+    }
+    drive
+        .stat(id)
+        .await
+        .is_ok_and(|info| info.bytes_cached >= info.size)
+}
+
+/// `--via ranges` for a transaction not wholly cached: large ranged reads checked against
+/// the data root at the end, beside the Drive (what they fetch is not cached).
+async fn get_by_ranges(
     drive: &Drive,
-    id: &TxId,
-    output: Option<&Path>,
+    tx: &VerifiedTx,
+    to_file: Option<&Path>,
+    window: usize,
+) -> anyhow::Result<()> {
+    let client = client_of(drive);
+    match to_file {
+        Some(path) => fetch_to_file(client, tx, window, Via::Ranges, path).await,
+        None => {
+            // Nothing may reach stdout before the root matches: stage in a temp file.
+            let staged = tempfile::tempfile().context("creating a temporary file")?;
+            fill_file(client, tx, window, Via::Ranges, &staged).await?;
+            copy_to_stdout(staged)
+        }
+    }
+}
+
+/// Reads `id` through the Drive (memory, disk cache, then gateways, verified and cached as
+/// the mount reads), in order, with progress, `reads_ahead` blocks at once. Into a file:
+/// a temporary one beside it, renamed over it once all is verified. To stdout: straight
+/// there, unless the bytes must be held until the end (a data item whose signature is not
+/// checked yet: the bundle that holds it vouches for nothing, as whoever signed it, a
+/// gateway can, may have put a copied header in front of other data), then through an
+/// anonymous temporary file.
+async fn get_through_drive(
+    drive: &Drive,
+    id: TxId,
+    read: InOrderRead,
+    to_file: Option<&Path>,
+    reads_ahead: usize,
     quiet: bool,
-) -> anyhow::Result<u64> {
-    let size = drive.size(id).await?;
+) -> anyhow::Result<()> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
         // Drawn only when stderr is a terminal.
-        ProgressBar::new(size).with_style(
+        ProgressBar::new(read.size).with_style(
             ProgressStyle::with_template(
                 "{prefix} verifying [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
             )?
@@ -164,26 +191,51 @@ async fn get_item(
         )
     };
     bar.set_prefix(format!("{}…", &id.to_string()[..8]));
-    let progress = |done, _| bar.set_position(done);
-    let stopped = || format!("{id}: not written (its bytes must all be verified first)");
-    let to_file = output.filter(|path| *path != Path::new("-"));
-    let staged = match to_file {
-        Some(path) => Staged::Beside(temp_beside(path)?),
-        None => Staged::Anonymous(tempfile::tempfile().context("creating a temporary file")?),
+    let done = std::cell::Cell::new(0);
+    let progress = |at, _| {
+        done.set(at);
+        bar.set_position(at);
     };
-    let file = tokio::fs::File::from_std(staged.file().try_clone()?);
-    let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
-    let checked = drive.read_item_checked(id, &mut writer, progress).await;
+    let stopped = || match read.must_be_held {
+        true => format!("{id}: not written (its bytes must all be verified first)"),
+        false => format!("{id}: stopped after {} of {} bytes", done.get(), read.size),
+    };
+    let staged = match (to_file, read.must_be_held) {
+        (Some(path), _) => Some(Staged::Beside(temp_beside(path)?)),
+        (None, true) => Some(Staged::Anonymous(
+            tempfile::tempfile().context("creating a temporary file")?,
+        )),
+        (None, false) => None,
+    };
+    let result = match &staged {
+        Some(staged) => {
+            let file = tokio::fs::File::from_std(staged.file().try_clone()?);
+            let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            drive
+                .read_in_order(&id, &mut writer, reads_ahead, progress)
+                .await
+        }
+        None => {
+            let mut stdout = tokio::io::stdout();
+            drive
+                .read_in_order(&id, &mut stdout, reads_ahead, progress)
+                .await
+        }
+    };
     bar.finish_and_clear();
-    checked.with_context(stopped)?;
-    match (staged, to_file) {
-        (Staged::Beside(temp), Some(path)) => persist(temp, path)?,
-        (staged, _) => copy_to_stdout(staged.file().try_clone()?)?,
+    let size = result.with_context(stopped)?;
+    if size != read.size {
+        bail!("{id}: got {size} of {} bytes", read.size);
     }
-    Ok(size)
+    match (staged, to_file) {
+        (Some(Staged::Beside(temp)), Some(path)) => persist(temp, path)?,
+        (Some(staged), _) => copy_to_stdout(staged.file().try_clone()?)?,
+        (None, _) => {}
+    }
+    Ok(())
 }
 
-/// Where `get` holds an item's bytes until its signature is checked.
+/// Where `get` holds bytes until they are all verified.
 enum Staged {
     Beside(tempfile::NamedTempFile),
     Anonymous(std::fs::File),
@@ -198,54 +250,24 @@ impl Staged {
     }
 }
 
-async fn copy_item(
-    handle: &FileHandle,
-    mut out: impl tokio::io::AsyncWrite + Unpin,
-) -> anyhow::Result<()> {
-    let (id, size) = (handle.id(), handle.size());
-    let mut offset = 0;
-    while offset < size {
-        // One block at a time: each read is then a slice of the memory tier, not a copy (a
-        // 4 MiB read spent a third of the time allocating and copying).
-        let piece = handle
-            .read_at(offset, handle.block_remaining(offset))
-            .await
-            .with_context(|| format!("{id}: stopped after {offset} of {size} bytes"))?;
-        if piece.is_empty() {
-            bail!("{id}: got {offset} of {size} bytes");
-        }
-        out.write_all(&piece).await.context("writing output")?;
-        offset += piece.len() as u64;
-    }
-    out.flush().await.context("writing output")?;
-    Ok(())
-}
-
-/// Opens `id` (a transaction or, failing that, a data item) and streams its verified bytes
-/// into `out`; returns the byte count.
+/// Streams `id`'s verified bytes (a transaction or a data item) into `out` through a Drive
+/// with no disk cache, as `get --no-cache` reads; returns the byte count. A data item's
+/// bytes are good only if this returns `Ok`.
 pub async fn fetch_into(
     client: &Arc<GatewayClient>,
     id: TxId,
     window: usize,
     mut out: impl tokio::io::AsyncWrite + Unpin,
 ) -> anyhow::Result<u64> {
-    match VerifiedTx::open(client, &id).await {
-        Ok(tx) => {
-            stream_into(client, &tx, window, out).await?;
-            Ok(tx.size())
-        }
-        Err(e) if e.is_not_found() => {
-            let drive = Drive::new(DriveConfig {
-                gateway: client.config().clone(),
-                cache_dir: None,
-                ..DriveConfig::default()
-            })?;
-            let handle = drive.open(&id).await?;
-            copy_item(&handle, &mut out).await?;
-            Ok(handle.size())
-        }
-        Err(e) => Err(e.into()),
-    }
+    let drive = Drive::new(DriveConfig {
+        gateway: client.config().clone(),
+        cache_dir: None,
+        ..DriveConfig::default()
+    })?;
+    drive
+        .read_in_order(&id, &mut out, window, |_, _| {})
+        .await
+        .with_context(|| format!("{id}"))
 }
 
 /// Writes verified bytes as they arrive. Bytes written before a failure were verified; the
@@ -346,4 +368,11 @@ fn copy_to_stdout(mut file: std::fs::File) -> anyhow::Result<()> {
     std::io::copy(&mut file, &mut stdout).context("writing output")?;
     stdout.flush().context("writing output")?;
     Ok(())
+}
+
+/// The gateway client of a Drive made by `Drive::new` (as every Drive here is).
+fn client_of(drive: &Drive) -> &Arc<GatewayClient> {
+    drive
+        .client()
+        .expect("a Drive made by Drive::new has its gateway client")
 }

@@ -24,7 +24,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             gateway,
             via,
             quiet,
-        } => runtime.block_on(get::run(id, output, &gateway, via, quiet)),
+            no_cache,
+            cache,
+        } => runtime.block_on(get::run(id, output, &gateway, &cache, no_cache, via, quiet)),
         Command::Preload {
             ids,
             pin,
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             daemon,
             allow_other,
             threads,
+            verify_on_open,
             access,
             gateway,
             cache,
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 allow_other,
                 threads,
                 policy,
+                verify_on_open: verify_on_open.into(),
             };
             mount::run(
                 &runtime,
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             dirs,
             env,
             preload,
+            max_memory,
             access,
             gateway,
             cache,
@@ -94,8 +99,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 env,
                 preload,
                 args,
+                max_memory,
                 policy: access.policy()?,
-                module_cache: cache.dir().join("modules"),
+                module_cache: weavedrive_cache::store::ModuleStore::open(&cache.dir()),
             };
             let code = run::run(runtime, cache.drive_config(&gateway), request)?;
             std::process::exit(code)

@@ -1,9 +1,12 @@
-//! `weavedrive run`: a WASI module with the drive as its `/data` and `/tx`.
+//! `weavedrive run`: a WASI module with the drive's tree as its `/data`, `/tx`, `/block` and
+//! `/manifest` preopens; wasm32 (wasmtime's WASI plus the shim) or memory64 (WeaveDrive's
+//! 64-bit WASI), its memory capped by `--max-memory`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use weavedrive_cache::store::ModuleStore;
 use weavedrive_cache::{AccessPolicy, Drive, DriveConfig, TxId};
 use weavedrive_wasi::{Host, HostOptions, VirtualFs};
 
@@ -13,8 +16,10 @@ pub struct RunRequest {
     pub env: Vec<String>,
     pub preload: Vec<TxId>,
     pub args: Vec<String>,
+    /// Bytes of linear memory the module may have at most.
+    pub max_memory: u64,
     pub policy: AccessPolicy,
-    pub module_cache: PathBuf,
+    pub module_cache: ModuleStore,
 }
 
 /// Runs the module on this thread (host calls block it on cache misses; the network work
@@ -46,10 +51,11 @@ pub fn run(
             .map(|spec| parse_dir(spec))
             .collect::<anyhow::Result<_>>()?,
         module_cache: Some(request.module_cache),
+        max_memory: Some(request.max_memory),
     };
     let host = Host::new()?;
     let (module, _) = host
-        .load(&request.module, options.module_cache.as_deref())
+        .load(&request.module, options.module_cache.as_ref())
         .with_context(|| format!("loading {}", request.module.display()))?;
     let vfs = Arc::new(VirtualFs::new(
         drive,

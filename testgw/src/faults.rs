@@ -31,13 +31,24 @@ pub enum Target {
     Any,
     /// `/block/height/{h}`.
     Block,
+    /// `/chunk/{offset}` for an absolute weave offset in `start..end`: one place in the weave
+    /// that a gateway gets wrong however often it is asked.
+    ChunkIn {
+        start: u64,
+        end: u64,
+    },
 }
 
 impl Target {
-    fn matches(self, endpoint: Endpoint) -> bool {
+    fn matches(self, req: RequestInfo) -> bool {
+        let endpoint = req.endpoint;
         match self {
             Target::Any => true,
             Target::Chunk => endpoint == Endpoint::Chunk,
+            Target::ChunkIn { start, end } => {
+                endpoint == Endpoint::Chunk
+                    && req.chunk_offset.is_some_and(|o| (start..end).contains(&o))
+            }
             Target::TxHeader => endpoint == Endpoint::TxHeader,
             Target::Offset => endpoint == Endpoint::Offset,
             Target::Data => endpoint == Endpoint::Data,
@@ -156,6 +167,8 @@ pub(crate) struct RequestInfo {
     pub ok: bool,
     /// The undisturbed response has body bytes to send (a GET with a non-empty body).
     pub has_body: bool,
+    /// The weave offset a `/chunk/{offset}` request asks for.
+    pub chunk_offset: Option<u64>,
 }
 
 /// The faults picked for one request.
@@ -238,10 +251,7 @@ impl Faults {
     pub(crate) fn decide(&self, req: RequestInfo) -> Decision {
         let mut decision = Decision::default();
         for rule in self.rules.lock().unwrap().iter_mut() {
-            if rule.remaining == 0
-                || !rule.target.matches(req.endpoint)
-                || !applies(rule.fault, req)
-            {
+            if rule.remaining == 0 || !rule.target.matches(req) || !applies(rule.fault, req) {
                 continue;
             }
             if !matches!(rule.fault, Fault::Latency(_)) && decision.fault.is_some() {
@@ -296,6 +306,7 @@ mod tests {
             endpoint,
             ok: true,
             has_body: true,
+            chunk_offset: None,
         }
     }
 
@@ -328,6 +339,28 @@ mod tests {
             Duration::ZERO
         );
         assert_eq!(faults.total_fired(), 8);
+    }
+
+    #[test]
+    fn a_chunk_range_rule_hits_only_chunks_there() {
+        let faults = Faults::default();
+        let rule = faults.always(
+            Target::ChunkIn {
+                start: 1000,
+                end: 2000,
+            },
+            Fault::CorruptChunk,
+        );
+        let at = |offset| RequestInfo {
+            chunk_offset: Some(offset),
+            ..req(Endpoint::Chunk)
+        };
+        let hit: Vec<bool> = [999, 1000, 1999, 2000, 1500]
+            .map(|o| faults.decide(at(o)).fault.is_some())
+            .to_vec();
+        assert_eq!(hit, [false, true, true, false, true]);
+        assert_eq!(faults.decide(req(Endpoint::Data)).fault, None);
+        assert_eq!(faults.fired(rule), 3);
     }
 
     #[test]

@@ -198,10 +198,16 @@ fn header_reply(tx: &StoredTx, fault: Option<Fault>) -> Reply {
     Reply::json(&header.to_json())
 }
 
-fn chunk_reply(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> Reply {
-    let (index, range) = tx.chunk_at(offset).expect("tx_at checked the offset");
+/// The chunk holding byte `offset` of `tx`'s data: its leaf index, bytes and data_path, as
+/// served honestly (over HTTP here, and by `MemorySource`).
+pub(crate) fn chunk_parts(tx: &StoredTx, offset: u64) -> (usize, Bytes, Vec<u8>) {
+    let (index, range) = tx.chunk_at(offset).expect("the caller checked the offset");
     let chunk = tx.data.slice(range.start as usize..range.end as usize);
-    let mut proof = tx.tree.proof(index).to_vec();
+    (index, chunk, tx.tree.proof(index).to_vec())
+}
+
+fn chunk_reply(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> Reply {
+    let (index, chunk, mut proof) = chunk_parts(tx, offset);
     let chunk = match fault {
         Some(Fault::CorruptChunk) => flip_middle(&chunk),
         Some(Fault::ShortChunk) => chunk.slice(..chunk.len() / 2),

@@ -295,6 +295,10 @@ async fn respond(
         endpoint,
         ok: reply.status.is_success(),
         has_body: !is_head && reply.len() > 0,
+        chunk_offset: match route {
+            Route::Chunk(offset) => Some(offset),
+            _ => None,
+        },
     });
     let delay = shared.opts.latency + decision.extra_latency;
     if !delay.is_zero() {

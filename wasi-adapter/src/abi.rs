@@ -11,6 +11,7 @@ impl Errno {
     pub const ACCES: Errno = Errno(2);
     pub const BADF: Errno = Errno(8);
     pub const EXIST: Errno = Errno(20);
+    pub const FBIG: Errno = Errno(22);
     pub const FAULT: Errno = Errno(21);
     pub const INVAL: Errno = Errno(28);
     pub const IO: Errno = Errno(29);
@@ -18,6 +19,7 @@ impl Errno {
     pub const MFILE: Errno = Errno(33);
     pub const NAMETOOLONG: Errno = Errno(37);
     pub const NOENT: Errno = Errno(44);
+    pub const NOSYS: Errno = Errno(52);
     pub const NOTDIR: Errno = Errno(54);
     pub const NOTSUP: Errno = Errno(58);
     pub const OVERFLOW: Errno = Errno(61);
@@ -267,6 +269,7 @@ mod tests {
             (Errno::MFILE, types::Errno::Mfile),
             (Errno::NAMETOOLONG, types::Errno::Nametoolong),
             (Errno::NOENT, types::Errno::Noent),
+            (Errno::NOSYS, types::Errno::Nosys),
             (Errno::NOTDIR, types::Errno::Notdir),
             (Errno::NOTSUP, types::Errno::Notsup),
             (Errno::OVERFLOW, types::Errno::Overflow),

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::abi::{Errno, WasiResult};
-use crate::vfs::{Content, DirEntry, Node, Root};
+use weavedrive_namespace::Node;
+
+use crate::vfs::{Content, Dir, DirEntry, Root};
 
 pub const VIRTUAL_FD_BASE: u32 = 0x4000_0000;
 /// Open files per guest, like a process's fd limit.
@@ -56,12 +58,12 @@ impl FdTable {
     }
 
     /// The directory an fd stands for, for `path_*` calls.
-    pub fn dir(&self, fd: u32) -> WasiResult<Root> {
+    pub fn dir(&self, fd: u32) -> WasiResult<Dir> {
         if let Some(&root) = self.preopens.get(&fd) {
-            return Ok(root);
+            return Ok(Dir::preopen(root));
         }
-        match self.open.get(&fd).map(|f| f.node) {
-            Some(Node::Dir(root)) => Ok(root),
+        match self.open.get(&fd).map(|f| &f.content) {
+            Some(Content::Dir(dir)) => Ok(dir.clone()),
             Some(_) => Err(Errno::NOTDIR),
             None => Err(Errno::BADF),
         }

@@ -9,7 +9,7 @@ use crate::abi::{
     oflags, rights, whence,
 };
 use crate::fds::{FdTable, OpenFd};
-use crate::vfs::{Content, Node, Root, VirtualFs};
+use crate::vfs::{Content, Root, VirtualFs, filetype_of};
 
 /// The shim's per-guest state: the tree and the fds open in it.
 pub struct WeaveWasi {
@@ -51,7 +51,7 @@ impl WeaveWasi {
 
     fn readable(&self, fd: u32) -> WasiResult<&OpenFd> {
         let file = self.fds.get(fd)?;
-        if matches!(file.node, Node::Dir(_)) {
+        if file.node.is_dir() {
             return Err(Errno::ISDIR);
         }
         if file.rights_base & rights::FD_READ == 0 {
@@ -100,7 +100,7 @@ impl WeaveWasi {
     ) -> WasiResult<()> {
         mem.slice_mut(new_offset, 8)?;
         let file = self.fds.get_mut(fd)?;
-        if matches!(file.node, Node::Dir(_)) {
+        if file.node.is_dir() {
             return Err(Errno::BADF);
         }
         let base = match whence as u8 {
@@ -119,7 +119,7 @@ impl WeaveWasi {
 
     pub fn fd_tell(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         let file = self.fds.get(fd)?;
-        if matches!(file.node, Node::Dir(_)) {
+        if file.node.is_dir() {
             return Err(Errno::BADF);
         }
         mem.write_u64(out, file.position)
@@ -132,7 +132,11 @@ impl WeaveWasi {
             return Err(Errno::INVAL);
         }
         let file = self.fds.get(fd)?;
-        if let (Content::Data(handle), advice::WILLNEED) = (&file.content, advice as u8) {
+        let handle = match &file.content {
+            Content::File(file) => file.handle(),
+            Content::Dir(_) => None,
+        };
+        if let (Some(handle), advice::WILLNEED) = (handle, advice as u8) {
             let end = if len == 0 {
                 handle.size()
             } else {
@@ -146,7 +150,7 @@ impl WeaveWasi {
     pub fn fd_fdstat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         let file = self.fds.get(fd)?;
         let stat = encode_fdstat(
-            file.node.filetype(),
+            filetype_of(file.node),
             file.fdflags,
             file.rights_base,
             file.rights_inheriting,
@@ -179,7 +183,7 @@ impl WeaveWasi {
     pub fn fd_filestat_get(&mut self, mem: &mut GuestMemory, fd: u32, out: Ptr) -> WasiResult<()> {
         mem.slice_mut(out, 64)?;
         let node = match self.fds.dir(fd) {
-            Ok(root) => Node::Dir(root),
+            Ok(dir) => self.vfs.resolve(&dir, "")?.0,
             Err(_) => self.fds.get(fd)?.node,
         };
         let stat = self.vfs.stat(node)?;
@@ -199,14 +203,14 @@ impl WeaveWasi {
         cookie: i64,
         used: Ptr,
     ) -> WasiResult<()> {
-        let root = self.fds.dir(fd)?;
+        let dir = self.fds.dir(fd)?;
         mem.check_size_ptr(used)?;
         mem.slice_mut(buf, buf_len)?;
         let buf_len = buf_len as usize;
         let entries = match (cookie, self.fds.listing(fd)) {
             (1.., Some(entries)) => entries,
             _ => {
-                let fresh = Arc::new(self.vfs.list(root)?);
+                let fresh = Arc::new(self.vfs.list(&dir)?);
                 self.fds.set_listing(fd, fresh.clone());
                 fresh
             }
@@ -238,19 +242,19 @@ impl WeaveWasi {
         fdflags: i32,
         fd_out: Ptr,
     ) -> WasiResult<()> {
-        let root = self.fds.dir(dirfd)?;
+        let dir = self.fds.dir(dirfd)?;
         mem.slice_mut(fd_out, 4)?;
         let path = mem.path(path.0, path.1)?.to_owned();
         let path = path.as_str();
         let (oflags, fdflags) = (oflags as u16, fdflags as u16);
-        let node = match self.vfs.resolve(root, path) {
+        let (node, at) = match self.vfs.resolve(&dir, path) {
             Err(Errno::NOENT) if oflags & oflags::CREAT != 0 => return Err(Errno::ROFS),
             other => other?,
         };
         if oflags & (oflags::CREAT | oflags::EXCL) == oflags::CREAT | oflags::EXCL {
             return Err(Errno::EXIST);
         }
-        let is_dir = matches!(node, Node::Dir(_));
+        let is_dir = node.is_dir();
         if oflags & oflags::DIRECTORY != 0 && !is_dir {
             return Err(Errno::NOTDIR);
         }
@@ -268,7 +272,7 @@ impl WeaveWasi {
         } else {
             (rights::READ_ONLY_FILE, 0)
         };
-        let content = self.vfs.open(node)?;
+        let content = self.vfs.open(node, at)?;
         let fd = self.fds.insert(OpenFd {
             node,
             content,
@@ -287,23 +291,22 @@ impl WeaveWasi {
         path: (Ptr, u64),
         out: Ptr,
     ) -> WasiResult<()> {
-        let root = self.fds.dir(dirfd)?;
+        let dir = self.fds.dir(dirfd)?;
         mem.slice_mut(out, 64)?;
         let path = mem.path(path.0, path.1)?.to_owned();
-        let path = path.as_str();
-        let stat = self.vfs.stat(self.vfs.resolve(root, path)?)?;
+        let stat = self.vfs.stat(self.vfs.resolve(&dir, &path)?.0)?;
         mem.write(out, &stat.encode())
     }
 
-    /// Nothing in the tree is a symlink.
+    /// Nothing a guest sees is a symlink (a manifest's files are the files they lead to).
     pub fn path_readlink(
         &mut self,
         mem: &mut GuestMemory,
         dirfd: u32,
         path: (Ptr, u64),
     ) -> WasiResult<()> {
-        let root = self.fds.dir(dirfd)?;
-        self.vfs.resolve(root, mem.path(path.0, path.1)?)?;
+        let dir = self.fds.dir(dirfd)?;
+        self.vfs.resolve(&dir, mem.path(path.0, path.1)?)?;
         Err(Errno::INVAL)
     }
 
@@ -345,14 +348,20 @@ impl WeaveWasi {
         if self.fds.is_preopen(fd) {
             return Some(filetype::DIRECTORY);
         }
-        self.fds.get(fd).ok().map(|f| f.node.filetype())
+        self.fds.get(fd).ok().map(|f| filetype_of(f.node))
     }
 }
 
 /// Calls only the memory64 import module has: it has no stock implementation to learn
-/// preopens from, so the tree's preopens are fixed at fds 3 (`/data`) and 4 (`/tx`).
+/// preopens from, so the tree's preopens are fixed at fds 3 (`/data`), 4 (`/tx`), 5
+/// (`/block`) and 6 (`/manifest`).
 impl WeaveWasi {
-    pub const WASM64_PREOPENS: [(u32, Root); 2] = [(3, Root::Data), (4, Root::Tx)];
+    pub const WASM64_PREOPENS: [(u32, Root); 4] = [
+        (3, Root::Data),
+        (4, Root::Tx),
+        (5, Root::Block),
+        (6, Root::Manifest),
+    ];
 
     pub fn ensure_wasm64_preopens(&mut self) {
         for (fd, root) in Self::WASM64_PREOPENS {

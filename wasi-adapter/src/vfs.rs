@@ -1,68 +1,75 @@
-//! The virtual tree the guest sees, independent of wasmtime: `/data/<id>` (the verified bytes)
-//! and `/tx/<id>` (the header as JSON), names resolved lexically inside their preopen, ids
-//! checked against the access policy before any network request.
+//! Glue from the shim's fds to the [`Namespace`]: the preopens, paths resolved under them,
+//! stats, opens and listings, and the one edge from error kinds to WASI errnos. The tree
+//! itself (`/data`, `/tx`, `/block`, `/manifest`), its policy and memos are the namespace's.
+//!
+//! A guest has no symlinks: a manifest's file is shown as the regular file it leads to
+//! (`/manifest/<id>/weights/x.bin` reads and stats as `/data/<its id>`).
 
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
 
-use bytes::Bytes;
-use lru::LruCache;
-use weavedrive_cache::{AccessPolicy, Drive, DriveError, FileHandle, TxId};
+use weavedrive_cache::{AccessPolicy, Drive};
+use weavedrive_namespace::{ErrorKind, File, Namespace, Node, NsError};
 
 use crate::abi::{Errno, Filestat, WasiResult, filetype};
 
-/// The two virtual preopens.
+/// The virtual preopens: the namespace's top-level directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Root {
     /// `/data`: transaction data.
     Data,
     /// `/tx`: transaction headers as JSON.
     Tx,
+    /// `/block`: block headers as JSON (not authenticated).
+    Block,
+    /// `/manifest`: path manifests as directories.
+    Manifest,
 }
 
 impl Root {
-    pub const ALL: [Root; 2] = [Root::Data, Root::Tx];
+    pub const ALL: [Root; 4] = [Root::Data, Root::Tx, Root::Block, Root::Manifest];
 
     /// The guest path of the preopen.
     pub fn guest_path(self) -> &'static str {
         match self {
             Root::Data => "/data",
             Root::Tx => "/tx",
+            Root::Block => "/block",
+            Root::Manifest => "/manifest",
         }
     }
 
-    fn ino(self) -> u64 {
+    pub fn node(self) -> Node {
         match self {
-            Root::Data => 1,
-            Root::Tx => 2,
+            Root::Data => Node::DataDir,
+            Root::Tx => Node::TxDir,
+            Root::Block => Node::BlockDir,
+            Root::Manifest => Node::ManifestDir,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Node {
-    Dir(Root),
-    Data(TxId),
-    TxJson(TxId),
+/// A directory a guest fd stands for: its preopen and the path below it, so that `..` from
+/// a directory opened below a preopen climbs as far as the preopen and no further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dir {
+    pub root: Root,
+    pub path: String,
 }
 
-impl Node {
-    pub fn filetype(self) -> u8 {
-        match self {
-            Node::Dir(_) => filetype::DIRECTORY,
-            _ => filetype::REGULAR_FILE,
+impl Dir {
+    pub fn preopen(root: Root) -> Dir {
+        Dir {
+            root,
+            path: String::new(),
         }
     }
 
-    /// Stable inode numbers: the id's first bytes, one bit telling data from header.
-    pub fn ino(self) -> u64 {
-        let from_id = |id: &TxId, tag: u64| {
-            let prefix = u64::from_le_bytes(id.0[..8].try_into().expect("8 bytes"));
-            (prefix >> 2) << 2 | tag
-        };
-        match self {
-            Node::Dir(root) => root.ino(),
-            Node::Data(id) => from_id(&id, 0),
-            Node::TxJson(id) => from_id(&id, 3),
+    /// `path` below this directory, as a path below the preopen.
+    fn join(&self, path: &str) -> String {
+        if self.path.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.path)
         }
     }
 }
@@ -70,17 +77,15 @@ impl Node {
 /// What an open fd reads from.
 #[derive(Clone)]
 pub enum Content {
-    Dir(Root),
-    Data(Arc<FileHandle>),
-    Json(Bytes),
+    Dir(Dir),
+    File(File),
 }
 
 impl Content {
     pub fn size(&self) -> u64 {
         match self {
             Content::Dir(_) => 0,
-            Content::Data(handle) => handle.size(),
-            Content::Json(json) => json.len() as u64,
+            Content::File(file) => file.size(),
         }
     }
 
@@ -89,16 +94,7 @@ impl Content {
     pub fn read_into(&self, offset: u64, out: &mut [u8]) -> WasiResult<usize> {
         match self {
             Content::Dir(_) => Err(Errno::ISDIR),
-            Content::Data(handle) => handle.read_into_blocking(offset, out).map_err(|e| {
-                tracing::warn!(error = %e, id = %handle.id(), offset, "guest read failed");
-                Errno::IO
-            }),
-            Content::Json(json) => {
-                let start = (offset as usize).min(json.len());
-                let n = out.len().min(json.len() - start);
-                out[..n].copy_from_slice(&json[start..start + n]);
-                Ok(n)
-            }
+            Content::File(file) => file.read_into(offset, out).map_err(errno),
         }
     }
 }
@@ -111,202 +107,135 @@ pub struct DirEntry {
     pub filetype: u8,
 }
 
-/// Serves the tree from a Drive. Host calls run on the guest's thread, which must not be a
-/// tokio worker: misses block it on `runtime` until the verified bytes arrive.
-pub struct VirtualFs {
-    drive: Drive,
-    policy: AccessPolicy,
-    runtime: tokio::runtime::Handle,
-    json: Mutex<JsonMemo>,
+/// The WASI errno for a namespace error kind: the shim's one edge.
+pub fn errno_for(kind: ErrorKind) -> Errno {
+    match kind {
+        ErrorKind::NotFound => Errno::NOENT,
+        ErrorKind::Denied => Errno::ACCES,
+        ErrorKind::NotADirectory => Errno::NOTDIR,
+        ErrorKind::IsADirectory => Errno::ISDIR,
+        ErrorKind::ReadOnly => Errno::ROFS,
+        ErrorKind::TooLarge => Errno::FBIG,
+        ErrorKind::NotASymlink => Errno::INVAL,
+        // As the stock preopen answers a path that climbs out.
+        ErrorKind::Escapes => Errno::PERM,
+        ErrorKind::Unavailable => Errno::IO,
+        // A kind added later; the test below fails until it has its own errno.
+        _ => Errno::IO,
+    }
+}
+
+fn errno(error: NsError) -> Errno {
+    errno_for(error.kind())
 }
 
 /// A device number for the tree ("WEAV"), distinct from host filesystems'.
 const DEV: u64 = 0x5745_4156;
 
-fn drive_errno(error: DriveError) -> Errno {
-    if error.is_not_found() {
-        Errno::NOENT
-    } else {
-        tracing::warn!(%error, "drive request failed");
-        Errno::IO
-    }
+/// Serves the tree to guests. Host calls run on the guest's thread, which must not be a
+/// tokio worker: misses block it on `runtime` until the verified bytes arrive.
+pub struct VirtualFs {
+    ns: Namespace,
 }
 
 impl VirtualFs {
     pub fn new(drive: Drive, policy: AccessPolicy, runtime: tokio::runtime::Handle) -> Self {
         VirtualFs {
-            drive,
-            policy,
-            runtime,
-            json: Mutex::new(JsonMemo::new(JSON_KEPT, JSON_BYTES_KEPT)),
+            ns: Namespace::new(drive, runtime, policy),
         }
     }
 
     pub fn drive(&self) -> &Drive {
-        &self.drive
+        self.ns.drive()
     }
 
-    /// Resolves `path` relative to directory `root`, lexically: `.` and empty components are
-    /// skipped, `..` may not climb out of the preopen (`PERM`, as the stock preopen answers),
-    /// absolute paths are `PERM`. A file exists if its id is valid, allowed (`ACCES` if not)
-    /// and known to the gateways (its header is fetched and verified; `NOENT` if missing).
-    pub fn resolve(&self, root: Root, path: &str) -> WasiResult<Node> {
+    /// Resolves `path` relative to `dir`, lexically (see [`Namespace::walk`]); a manifest's
+    /// file at the end is the data it leads to. A file exists if its id is valid, allowed
+    /// (`ACCES` if not) and known to the gateways (`NOENT` if not).
+    pub fn resolve(&self, dir: &Dir, path: &str) -> WasiResult<(Node, Dir)> {
         if path.starts_with('/') {
             return Err(Errno::PERM);
         }
-        let mut parts: Vec<&str> = Vec::new();
-        for part in path.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop().ok_or(Errno::PERM)?;
-                }
-                name => parts.push(name),
-            }
-        }
-        let (name, rest) = match parts.split_first() {
-            None => return Ok(Node::Dir(root)),
-            Some(split) => split,
-        };
-        let id: TxId = name.parse().map_err(|_| Errno::NOENT)?;
-        let node = match root {
-            Root::Data => Node::Data(id),
-            Root::Tx => Node::TxJson(id),
-        };
-        self.check_exists(&id)?;
-        if !rest.is_empty() || path.ends_with('/') {
-            return Err(Errno::NOTDIR);
-        }
-        Ok(node)
-    }
-
-    fn check_exists(&self, id: &TxId) -> WasiResult<()> {
-        self.size(id).map(drop)
-    }
-
-    /// The size of an allowed id's data (a data item's, before its signature check).
-    fn size(&self, id: &TxId) -> WasiResult<u64> {
-        if !self.policy.allows(id) {
-            return Err(Errno::ACCES);
-        }
-        self.runtime
-            .block_on(self.drive.size(id))
-            .map_err(drive_errno)
-    }
-
-    /// The verified header of an allowed id (`ACCES` before any network request if not).
-    fn header(&self, id: &TxId) -> WasiResult<weavedrive_cache::drive::Metadata> {
-        if !self.policy.allows(id) {
-            return Err(Errno::ACCES);
-        }
-        self.runtime
-            .block_on(self.drive.metadata(id))
-            .map_err(drive_errno)
+        let below = dir.join(path);
+        let node = self
+            .ns
+            .walk(dir.root.node(), &below)
+            .map_err(errno)?
+            .followed();
+        self.ns.attr(node).map_err(errno)?;
+        Ok((
+            node,
+            Dir {
+                root: dir.root,
+                path: below,
+            },
+        ))
     }
 
     pub fn stat(&self, node: Node) -> WasiResult<Filestat> {
-        let size = match node {
-            Node::Dir(_) => 0,
-            Node::Data(id) => self.size(&id)?,
-            Node::TxJson(id) => self.header_json(&id)?.len() as u64,
-        };
+        let attr = self.ns.attr(node).map_err(errno)?;
         Ok(Filestat {
             dev: DEV,
-            ino: node.ino(),
-            filetype: node.filetype(),
-            nlink: if matches!(node, Node::Dir(_)) { 2 } else { 1 },
-            size,
+            ino: ino(node),
+            filetype: filetype_of(node),
+            nlink: if node.is_dir() { 2 } else { 1 },
+            size: attr.size,
             mtime_ns: 0,
         })
     }
 
-    pub fn open(&self, node: Node) -> WasiResult<Content> {
-        Ok(match node {
-            Node::Dir(root) => Content::Dir(root),
-            Node::Data(id) => {
-                self.check_exists(&id)?;
-                let handle = self
-                    .runtime
-                    .block_on(self.drive.open(&id))
-                    .map_err(drive_errno)?;
-                Content::Data(Arc::new(handle))
-            }
-            Node::TxJson(id) => Content::Json(self.header_json(&id)?),
-        })
-    }
-
-    fn header_json(&self, id: &TxId) -> WasiResult<Bytes> {
-        if let Some(json) = self.json.lock().unwrap().get(id) {
-            return Ok(json);
+    /// A file opened for reading; a directory as the `dir` it was resolved as.
+    pub fn open(&self, node: Node, dir: Dir) -> WasiResult<Content> {
+        if node.is_dir() {
+            self.ns.permit(node).map_err(errno)?;
+            return Ok(Content::Dir(dir));
         }
-        let json = self.header(id)?.json();
-        self.json.lock().unwrap().insert(*id, json.clone());
-        Ok(json)
+        Ok(Content::File(self.ns.open(node).map_err(errno)?))
     }
 
-    /// `.`, `..` and what is cached and allowed (Arweave itself cannot be listed).
-    pub fn list(&self, root: Root) -> WasiResult<Vec<DirEntry>> {
-        let dir = |name: &str| DirEntry {
+    /// `.`, `..` and what the namespace lists.
+    pub fn list(&self, dir: &Dir) -> WasiResult<Vec<DirEntry>> {
+        let (node, _) = self.resolve(&Dir::preopen(dir.root), &dir.path)?;
+        let dot = |name: &str| DirEntry {
             name: name.into(),
-            ino: root.ino(),
+            ino: ino(node),
             filetype: filetype::DIRECTORY,
         };
-        let mut entries = vec![dir("."), dir("..")];
-        let ids = self.drive.cached_ids().map_err(drive_errno)?;
-        for id in ids.into_iter().filter(|id| self.policy.allows(id)) {
-            let node = match root {
-                Root::Data => Node::Data(id),
-                Root::Tx => Node::TxJson(id),
-            };
+        let mut entries = vec![dot("."), dot("..")];
+        for listed in self.ns.list(node).map_err(errno)? {
+            let node = listed.node.followed();
             entries.push(DirEntry {
-                name: id.to_string(),
-                ino: node.ino(),
-                filetype: filetype::REGULAR_FILE,
+                name: listed.name,
+                ino: ino(node),
+                filetype: filetype_of(node),
             });
         }
         Ok(entries)
     }
 }
 
-/// `/tx` JSON kept: a header is a few KiB, so this holds every header a guest reads in a
-/// session, while the ids a guest may look up (each kept until now) are unbounded.
-const JSON_KEPT: usize = 4096;
-const JSON_BYTES_KEPT: usize = 16 << 20;
-
-/// `/tx/<id>` JSON recently read, least recently used out first, within a count and bytes.
-struct JsonMemo {
-    lru: LruCache<TxId, Bytes>,
-    bytes: usize,
-    max_entries: usize,
-    max_bytes: usize,
+pub fn filetype_of(node: Node) -> u8 {
+    if node.is_dir() {
+        filetype::DIRECTORY
+    } else {
+        filetype::REGULAR_FILE
+    }
 }
 
-impl JsonMemo {
-    fn new(max_entries: usize, max_bytes: usize) -> Self {
-        JsonMemo {
-            lru: LruCache::unbounded(),
-            bytes: 0,
-            max_entries,
-            max_bytes,
-        }
-    }
-
-    fn get(&mut self, id: &TxId) -> Option<Bytes> {
-        self.lru.get(id).cloned()
-    }
-
-    /// JSON larger than the whole budget is not kept (it is made again when asked).
-    fn insert(&mut self, id: TxId, json: Bytes) {
-        if json.len() > self.max_bytes {
-            return;
-        }
-        self.bytes += json.len();
-        if let Some(old) = self.lru.put(id, json) {
-            self.bytes -= old.len();
-        }
-        while self.lru.len() > self.max_entries || self.bytes > self.max_bytes {
-            let (_, dropped) = self.lru.pop_lru().expect("over budget means not empty");
-            self.bytes -= dropped.len();
+/// Stable inode numbers: the directories' fixed, the rest a hash of what they are (SipHash
+/// with fixed keys, the same in every run).
+fn ino(node: Node) -> u64 {
+    match node {
+        Node::Root => 1,
+        Node::DataDir => 2,
+        Node::TxDir => 3,
+        Node::BlockDir => 4,
+        Node::ManifestDir => 5,
+        node => {
+            #[allow(deprecated)]
+            let mut hasher = std::hash::SipHasher::new();
+            node.hash(&mut hasher);
+            hasher.finish() | 1 << 63
         }
     }
 }
@@ -316,25 +245,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_json_memo_keeps_the_most_recent_within_count_and_bytes() {
-        let mut memo = JsonMemo::new(3, 100);
-        let id = |n: u8| TxId([n; 32]);
-        for n in 0..10 {
-            memo.insert(id(n), Bytes::from(vec![n; 10]));
-        }
-        assert_eq!((memo.lru.len(), memo.bytes), (3, 30));
-        assert_eq!(memo.get(&id(6)), None);
-        assert!(memo.get(&id(7)).is_some(), "7 is now the most recent");
-        memo.insert(id(10), Bytes::from(vec![0; 85]));
-        assert_eq!((memo.lru.len(), memo.bytes), (2, 95), "8 and 9 made room");
-        assert!(memo.get(&id(7)).is_some() && memo.get(&id(8)).is_none());
-        memo.insert(id(11), Bytes::from(vec![0; 101]));
-        assert_eq!(memo.get(&id(11)), None, "larger than the budget: not kept");
-        memo.insert(id(7), Bytes::from(vec![0; 5]));
-        assert_eq!(
-            (memo.lru.len(), memo.bytes),
-            (2, 90),
-            "replaced, not counted twice"
-        );
+    fn every_kind_has_its_own_errno() {
+        let mut seen: Vec<u16> = ErrorKind::ALL.iter().map(|k| errno_for(*k).0).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), ErrorKind::ALL.len());
     }
 }

@@ -61,6 +61,7 @@ impl SignatureType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ItemError {
     #[error("data item truncated: {0}")]
     Truncated(&'static str),

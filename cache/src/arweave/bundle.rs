@@ -10,6 +10,7 @@ pub const MAX_ITEMS: u64 = 1 << 20;
 pub const MAX_NESTING: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BundleError {
     #[error("bundle {0} does not fit in 64 bits")]
     TooLarge(&'static str),

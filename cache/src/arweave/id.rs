@@ -12,6 +12,7 @@ use super::b64;
 pub struct TxId(pub [u8; 32]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     #[error("invalid Arweave id {0:?}: expected 43 base64url characters")]
     Malformed(String),

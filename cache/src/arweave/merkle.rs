@@ -179,6 +179,7 @@ impl MerkleTree {
 
 /// Why a chunk or proof was rejected. Every variant means "do not serve these bytes".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProofError {
     #[error("offset {offset} is outside the data (size {size})")]
     OffsetOutOfRange { offset: u64, size: u64 },

@@ -44,6 +44,7 @@ pub struct TxHeader {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TxError {
     #[error("malformed transaction header: {0}")]
     Malformed(String),

@@ -1,4 +1,5 @@
-//! Drive errors, and the errno each means to a filesystem frontend.
+//! Drive errors. No errno here: frontends map them (through the namespace's error kinds) at
+//! their own edge.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use crate::arweave::manifest::ManifestError;
 use crate::gateway::GatewayError;
 
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum DriveError {
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -33,7 +35,11 @@ pub enum DriveError {
     /// A data item that cannot be had verified: its bundle does not hold it where the
     /// gateway said, or its signature does not match its data.
     #[error("data item {id}: {reason}")]
-    BadItem { id: TxId, reason: String },
+    BadItem {
+        id: TxId,
+        /// Boxed: it names up to four ids, and every `Result` of the Drive carries this.
+        reason: Box<ItemRefusal>,
+    },
     /// A data item signed with a type this build cannot check: only the bundle's signer
     /// would vouch for its bytes, so it is refused unless that signer is trusted.
     #[error(
@@ -54,6 +60,75 @@ pub enum DriveError {
     Io(Arc<std::io::Error>),
 }
 
+/// Why a data item is refused: what about its place, its bundle or its signature does not
+/// check out (see `item/`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemRefusal {
+    /// Its signature does not match the data the bundle holds under its id.
+    #[error("its signature does not match the data that bundle {bundle} holds under its id")]
+    SignatureMismatch { bundle: TxId },
+    /// Its bytes were asked for before its signature was checked (the read paths wait for
+    /// the check first: this is the last line).
+    #[error("its signature has not been checked yet")]
+    NotChecked,
+    /// A gateway names a root that is not tagged as a bundle.
+    #[error(
+        "the gateway says transaction {root} holds it, but that is not tagged as a bundle \
+         (Bundle-Format: binary, Bundle-Version: 2.0.0)"
+    )]
+    RootNotABundle { root: TxId },
+    /// The bundle at byte `at` of `root`'s data cannot be read as one.
+    #[error("bundle at byte {at} of {root}: {error}")]
+    BadBundle { root: TxId, at: u64, error: String },
+    /// The gateway's offset falls where the bundle has no item.
+    #[error("the gateway places it at byte {at} of {root}, where the bundle there has no item")]
+    NoItemAt { root: TxId, at: u64 },
+    /// The root's bundle does not list it, and no offset says where to look deeper.
+    #[error(
+        "not listed in bundle {bundle}, and the gateway gave no offset to find it in a nested \
+         bundle"
+    )]
+    NotListed { bundle: TxId },
+    /// The item header at the place the index gives does not parse.
+    #[error("item {item} at byte {at}: {error}")]
+    BadHeader {
+        item: TxId,
+        at: u64,
+        error: crate::arweave::ans104::ItemError,
+    },
+    /// The index lists one id at a place, and the header there has another.
+    #[error(
+        "the bundle index lists {listed} at byte {at} of {root}, but the item there has id \
+         {found}"
+    )]
+    IdMismatch {
+        listed: TxId,
+        at: u64,
+        root: TxId,
+        found: TxId,
+    },
+    /// The gateway's offset is not where the item starts.
+    #[error("the gateway places it at byte {at}, but it starts at {start}")]
+    WrongOffset { at: u64, start: u64 },
+    /// The gateway's offset lies inside an item that is not a bundle.
+    #[error("the gateway places it inside item {item}, which is not a bundle")]
+    InsideNonBundle { item: TxId },
+    #[error("nested in more than {max} bundles")]
+    TooDeep { max: usize },
+    /// Its place lies past the end of the root's data.
+    #[error("its place in {root} lies past the end of the data")]
+    PastEnd { root: TxId },
+    /// Its header is longer than the item the bundle gives it.
+    #[error("its header ({header} bytes) is longer than the {size} bytes the bundle gives it")]
+    HeaderTooLong { header: u64, size: u64 },
+    /// A gateway places it in a root already found to hold a forged copy.
+    #[error("{gateway} places it in bundle {root}, whose copy does not match the item's signature")]
+    ForgedRoot { gateway: String, root: TxId },
+    #[error("no gateway was asked")]
+    NoGateway,
+}
+
 impl From<std::io::Error> for DriveError {
     fn from(e: std::io::Error) -> Self {
         DriveError::Io(Arc::new(e))
@@ -65,17 +140,10 @@ impl DriveError {
         matches!(self, DriveError::Gateway(e) if e.is_not_found())
     }
 
-    /// The errno a filesystem should return: missing ids are ENOENT; data that is not a
-    /// manifest, where one was wanted as a directory, is ENOTDIR; everything else means the
-    /// bytes cannot be had verified right now, which is EIO (never a short read).
-    pub fn errno(&self) -> i32 {
-        const ENOENT: i32 = 2;
-        const EIO: i32 = 5;
-        const ENOTDIR: i32 = 20;
-        match self {
-            DriveError::NotAManifest { .. } => ENOTDIR,
-            _ if self.is_not_found() => ENOENT,
-            _ => EIO,
-        }
+    /// Whether the bytes cannot be had verified right now (gateways down or lying, a full
+    /// disk): not a missing id, nor data that is not the manifest asked for. Frontends answer
+    /// these with their I/O error, never with a short read.
+    pub fn is_unavailable(&self) -> bool {
+        !self.is_not_found() && !matches!(self, DriveError::NotAManifest { .. })
     }
 }

@@ -6,12 +6,13 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use super::ItemInfo;
-use super::item::ItemRecord;
+use super::item::{self, ItemRecord};
+use super::span::Span;
+use super::{Drive, ItemInfo};
 use crate::arweave::{Tag, TxId};
-use crate::memory::MemoryStats;
 use crate::store::DiskStats;
-use crate::txmap::TxRecord;
+use crate::store::memory::MemoryStats;
+use crate::store::txmap::TxRecord;
 
 /// One transaction or data item as `stat` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,4 +103,62 @@ pub fn header_json(header: &crate::arweave::TxHeader) -> Vec<u8> {
     let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value always serializes");
     text.push(b'\n');
     text
+}
+
+impl Drive {
+    pub fn stats(&self) -> DriveStats {
+        let c = &self.inner.counters;
+        DriveStats {
+            memory: self.inner.memory.stats(),
+            disk: self.inner.disk.as_ref().map(|d| d.stats()),
+            chunks_fetched: Counters::get(&c.chunks_fetched),
+            bytes_fetched: Counters::get(&c.bytes_fetched),
+            headers_fetched: Counters::get(&c.headers_fetched),
+            disk_write_errors: Counters::get(&c.disk_write_errors),
+        }
+    }
+
+    pub(super) fn info(&self, span: &Span) -> TxInfo {
+        let tx = &span.tx;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (mut chunks_cached, mut bytes_cached) = (0, 0);
+        for index in span.chunks() {
+            if self.on_disk(tx, index) {
+                chunks_cached += 1;
+                bytes_cached += span.overlap(index);
+            }
+        }
+        let (format, owner_address, tags) = match &span.item {
+            None => (
+                tx.header.format,
+                tx.header.owner_address(),
+                &tx.header.tags[..],
+            ),
+            // An item's tags are signed with its data: not shown before the check.
+            Some(item) => (
+                0,
+                item::owner_address(&item.header.owner),
+                if item.needs_check() {
+                    &[][..]
+                } else {
+                    item.tags()
+                },
+            ),
+        };
+        TxInfo {
+            id: span.id(),
+            format,
+            size: span.len,
+            owner_address,
+            tags: tags
+                .iter()
+                .map(|t| (text(&t.name), text(&t.value)))
+                .collect(),
+            chunks: span.chunks().len(),
+            chunks_cached,
+            bytes_cached,
+            pinned: self.tx_pinned(&tx.id()),
+            item: span.item.as_ref().map(|i| i.info()),
+        }
+    }
 }

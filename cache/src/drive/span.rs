@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::DriveError;
 use super::item::ItemRecord;
 use crate::arweave::TxId;
-use crate::txmap::TxRecord;
+use crate::store::txmap::TxRecord;
 
 #[derive(Clone)]
 pub(crate) struct Span {

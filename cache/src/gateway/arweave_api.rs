@@ -8,10 +8,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::client::{GatewayClient, Reply};
-use super::error::{AttemptError, GatewayError};
+use super::error::{AttemptError, GatewayError, Unusable};
 use super::limits::{self, Limits};
+use super::source::ChunkProof;
 use crate::arweave::tx::FORMAT1_MAX_DATA;
-use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, b64, merkle};
+use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, merkle};
 use crate::units::format_size;
 
 /// The slowest link a format-1 data download is given time for (bytes per second), on top
@@ -30,25 +31,54 @@ pub struct TxLocation {
 }
 
 impl TxLocation {
+    /// The data_root `header`'s chunks are proven against. A header without one (format 1,
+    /// or no data) has no chunks to locate: asked before any source is, so that costs no
+    /// request.
+    pub fn data_root_of(header: &TxHeader) -> Result<Hash, GatewayError> {
+        header.data_root.ok_or_else(|| GatewayError::Invalid {
+            what: format!("data of {}", header.id),
+            detail: "transaction has no data_root (format 1 or empty)".into(),
+        })
+    }
+
+    /// Whether data of `size` bytes can end at weave offset `end_offset` (it cannot start
+    /// before the weave does).
+    pub fn end_offset_fits(end_offset: u64, size: u64) -> bool {
+        end_offset.checked_add(1).is_some_and(|end| end >= size)
+    }
+
     /// Weave offset of byte `offset` of the data (byte 0 is at `end - size + 1`).
     pub fn weave_offset(&self, offset: u64) -> u64 {
         self.end_offset + 1 - self.data_size + offset
     }
 }
 
-/// A chunk whose bytes have been checked against the transaction's data_root.
+/// A chunk whose bytes have been checked against the transaction's data_root. Made only by
+/// [`verify_chunk`] (its fields are private to this crate), so holding one means the proof
+/// was checked here, whatever [`Source`](super::Source) served the bytes.
 #[derive(Debug, Clone)]
 pub struct VerifiedChunk {
-    pub leaf: Leaf,
-    pub bytes: Bytes,
+    pub(crate) leaf: Leaf,
+    pub(crate) bytes: Bytes,
+}
+
+impl VerifiedChunk {
+    /// Where the chunk sits in the data, and its hash, as the proof established.
+    pub fn leaf(&self) -> &Leaf {
+        &self.leaf
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
 }
 
 #[derive(Deserialize)]
-struct ChunkJson {
-    chunk: String,
-    data_path: String,
+pub(super) struct ChunkJson {
+    pub(super) chunk: String,
+    pub(super) data_path: String,
     #[serde(default)]
-    packing: Option<String>,
+    pub(super) packing: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,7 +118,7 @@ pub struct ItemHint {
 }
 
 /// The response headers ar.io gateways use for [`ItemHint`]; the offset has a newer name.
-const ROOT_TX_HEADER: &str = "x-ar-io-root-transaction-id";
+pub(super) const ROOT_TX_HEADER: &str = "x-ar-io-root-transaction-id";
 const ROOT_ITEM_OFFSET_HEADERS: [&str; 2] =
     ["x-ar-io-root-item-offset", "x-ar-io-root-data-item-offset"];
 
@@ -265,10 +295,10 @@ impl GatewayClient {
         let what = format!("format-1 data of {id}");
         let check = |reply: Reply| {
             if reply.body.len() as u64 != data_size {
-                return Err(AttemptError::Transient(format!(
-                    "expected {data_size} bytes, got {}",
-                    reply.body.len()
-                )));
+                return Err(AttemptError::WrongLength {
+                    expected: data_size,
+                    received: reply.body.len() as u64,
+                });
             }
             Ok(reply.body)
         };
@@ -338,10 +368,7 @@ impl GatewayClient {
         only: Option<usize>,
     ) -> Result<TxLocation, GatewayError> {
         let id = header.id;
-        let data_root = header.data_root.ok_or_else(|| GatewayError::Invalid {
-            what: format!("data of {id}"),
-            detail: "transaction has no data_root (format 1 or empty)".into(),
-        })?;
+        let data_root = TxLocation::data_root_of(header)?;
         let what = format!("offset of {id}");
         let data_size = header.data_size;
         let path = format!("tx/{id}/offset");
@@ -356,7 +383,7 @@ impl GatewayClient {
                     "offset endpoint says size {size}, signed header says {data_size}"
                 )));
             }
-            if offset.checked_add(1).is_none_or(|end| end < size) {
+            if !TxLocation::end_offset_fits(offset, size) {
                 return Err(integrity(format!(
                     "offset {offset} is before the weave start"
                 )));
@@ -382,6 +409,20 @@ impl GatewayClient {
     /// The chunk holding byte `offset` of the transaction's data, verified against its
     /// data_root with the chunk's data_path. A chunk that fails is asked of the next gateway.
     pub async fn chunk(&self, tx: &TxLocation, offset: u64) -> Result<VerifiedChunk, GatewayError> {
+        let proof = self.chunk_proof(tx, offset).await?;
+        Ok(proof
+            .proven_for(tx, offset)
+            .expect("chunk_proof proves what it returns"))
+    }
+
+    /// [`Self::chunk`] as an unverified [`ChunkProof`], for the Drive to verify on its side of
+    /// the [`Source`](super::Source) seam. Each gateway's answer is still proven here as it
+    /// arrives, to pass the request on to the next gateway when one lies.
+    pub async fn chunk_proof(
+        &self,
+        tx: &TxLocation,
+        offset: u64,
+    ) -> Result<ChunkProof, GatewayError> {
         if offset >= tx.data_size {
             return Err(GatewayError::Invalid {
                 what: format!("chunk of {}", tx.id),
@@ -396,7 +437,9 @@ impl GatewayClient {
         let path = format!("chunk/{weave_offset}");
         let limits = Limits::new(self.small_timeout(), limits::CHUNK_JSON_MAX);
         self.get_checked(&what, &path, None, limits, |reply| {
-            verify_chunk_reply(tx, offset, reply)
+            let proof = ChunkProof::from_json(&reply.body)?;
+            let chunk = verify_chunk(tx, offset, proof.clone())?;
+            Ok(proof.with_proven(*tx, offset, chunk))
         })
         .await
     }
@@ -440,13 +483,13 @@ impl GatewayClient {
         let limits = Limits::new(timeout, expected_len);
         self.get_checked(&what, path, range.clone(), limits, |reply| {
             if range.is_some() && reply.status.as_u16() != 206 {
-                return Err(AttemptError::Refused("gateway ignores Range".into()));
+                return Err(AttemptError::Unusable(Unusable::IgnoresRange));
             }
             if reply.body.len() as u64 != expected_len {
-                return Err(AttemptError::Transient(format!(
-                    "expected {expected_len} bytes, got {}",
-                    reply.body.len()
-                )));
+                return Err(AttemptError::WrongLength {
+                    expected: expected_len,
+                    received: reply.body.len() as u64,
+                });
             }
             Ok(reply.body)
         })
@@ -458,17 +501,11 @@ impl GatewayClient {
 fn item_hint_from(id: &TxId, reply: &Reply) -> Result<ItemHint, AttemptError> {
     let text = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
     let root = text(ROOT_TX_HEADER)
-        .ok_or_else(|| {
-            AttemptError::Refused(format!(
-                "serves it without {ROOT_TX_HEADER}, so it cannot be verified"
-            ))
-        })?
+        .ok_or(AttemptError::Unusable(Unusable::NoItemRoot))?
         .parse::<TxId>()
         .map_err(|e| integrity(format!("{ROOT_TX_HEADER}: {e}")))?;
     if root == *id {
-        return Err(AttemptError::Refused(
-            "calls it a transaction, but has no header for it".into(),
-        ));
+        return Err(AttemptError::Unusable(Unusable::ItemCalledTx));
     }
     let item_offset = match ROOT_ITEM_OFFSET_HEADERS.iter().find_map(|h| text(h)) {
         None => None,
@@ -481,14 +518,6 @@ fn item_hint_from(id: &TxId, reply: &Reply) -> Result<ItemHint, AttemptError> {
     Ok(ItemHint { root, item_offset })
 }
 
-fn verify_chunk_reply(
-    tx: &TxLocation,
-    offset: u64,
-    reply: Reply,
-) -> Result<VerifiedChunk, AttemptError> {
-    verify_chunk_json(tx, offset, &reply.body)
-}
-
 /// A `/chunk` answer's JSON, checked: unpacked, base64url, and proven by its data_path to be
 /// the chunk holding byte `offset` of `tx`'s data.
 pub fn verify_chunk_json(
@@ -496,24 +525,27 @@ pub fn verify_chunk_json(
     offset: u64,
     body: &[u8],
 ) -> Result<VerifiedChunk, AttemptError> {
-    let parsed: ChunkJson =
-        serde_json::from_slice(body).map_err(|e| integrity(format!("chunk JSON: {e}")))?;
-    if let Some(packing) = parsed.packing.as_deref()
-        && packing != "unpacked"
-    {
-        // Packed bytes are not the data; a gateway offering only those cannot help us.
-        return Err(AttemptError::Refused(format!(
-            "chunk is packed ({packing})"
-        )));
-    }
-    let chunk = b64::decode(&parsed.chunk).map_err(|_| integrity("chunk is not base64url"))?;
-    let path =
-        b64::decode(&parsed.data_path).map_err(|_| integrity("data_path is not base64url"))?;
-    let leaf = merkle::verify_chunk(&tx.data_root, tx.data_size, offset, &path, &chunk)
-        .map_err(|e| integrity(e.to_string()))?;
+    verify_chunk(tx, offset, ChunkProof::from_json(body)?)
+}
+
+/// The one place a [`VerifiedChunk`] is made: `proof`'s data_path must prove its bytes to be
+/// the chunk holding byte `offset` of `tx`'s data, under `tx`'s data_root.
+pub fn verify_chunk(
+    tx: &TxLocation,
+    offset: u64,
+    proof: ChunkProof,
+) -> Result<VerifiedChunk, AttemptError> {
+    let leaf = merkle::verify_chunk(
+        &tx.data_root,
+        tx.data_size,
+        offset,
+        &proof.data_path,
+        &proof.bytes,
+    )
+    .map_err(|e| integrity(e.to_string()))?;
     Ok(VerifiedChunk {
         leaf,
-        bytes: Bytes::from(chunk),
+        bytes: proof.bytes,
     })
 }
 
@@ -532,7 +564,10 @@ fn attempts_of(error: GatewayError, gateway: &str) -> Vec<(String, AttemptError)
         | GatewayError::Integrity { attempts, .. }
         | GatewayError::Unavailable { attempts, .. } => attempts,
         GatewayError::Invalid { detail, .. } => {
-            vec![(gateway.to_string(), AttemptError::Refused(detail))]
+            vec![(
+                gateway.to_string(),
+                AttemptError::Unusable(Unusable::Invalid(detail)),
+            )]
         }
     }
 }

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::{StatusCode, Url, header};
 use tokio::sync::Semaphore;
 
-use super::error::{AttemptError, GatewayError};
+use super::error::{AttemptError, GatewayError, TransportKind, Unusable};
 use super::limits::Limits;
 use super::pacing::{Pacing, parse_retry_after};
 
@@ -38,22 +38,32 @@ pub struct GatewayConfig {
     /// (less while it answers 429/503, see pacing.rs).
     pub max_concurrency: usize,
     /// Largest signed `data_size` accepted in a transaction header; larger ones are refused
-    /// before anything is sized by them. Default 1 TiB, well above the largest real
-    /// transactions.
+    /// before anything is sized by them. Default [`GatewayConfig::DEFAULT_MAX_DATA_SIZE`].
     pub max_data_size: u64,
+}
+
+/// Defaults, named so that the command line's defaults are these same values.
+impl GatewayConfig {
+    pub const DEFAULT_GATEWAY: &str = "https://arweave.net";
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(20);
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_RETRIES: u32 = 4;
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+    /// 1 TiB, well above the largest real transactions.
+    pub const DEFAULT_MAX_DATA_SIZE: u64 = 1 << 40;
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
-            gateways: vec!["https://arweave.net".into()],
+            gateways: vec![Self::DEFAULT_GATEWAY.into()],
             connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(20),
-            request_timeout: Duration::from_secs(60),
-            retries: 4,
+            read_timeout: Self::DEFAULT_READ_TIMEOUT,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            retries: Self::DEFAULT_RETRIES,
             backoff: Duration::from_millis(200),
-            max_concurrency: 64,
-            max_data_size: 1 << 40,
+            max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            max_data_size: Self::DEFAULT_MAX_DATA_SIZE,
         }
     }
 }
@@ -253,16 +263,12 @@ impl GatewayClient {
                     }
                     Err(error) => {
                         tracing::debug!(gateway = %gateway.label, %what, %error, "attempt failed");
-                        match error {
-                            AttemptError::NotFound | AttemptError::Refused(_) => {
-                                given_up[index] = true
-                            }
-                            AttemptError::Transient(_) => {
-                                self.record(index, false);
-                                progress |=
-                                    gateway.pacing.served_within(self.config.request_timeout);
-                            }
-                            AttemptError::Integrity(_) | AttemptError::Oversized(_) => {}
+                        if error.is_transient() {
+                            self.record(index, false);
+                            progress |= gateway.pacing.served_within(self.config.request_timeout);
+                        } else if !error.is_integrity() {
+                            // Not found, refused, unusable: this gateway will not do better.
+                            given_up[index] = true;
                         }
                         attempts.push((gateway.label.clone(), error));
                     }
@@ -300,7 +306,7 @@ impl GatewayClient {
         let url = gateway
             .base
             .join(path)
-            .map_err(|e| AttemptError::Refused(format!("bad URL: {e}")))?;
+            .map_err(|e| AttemptError::Unusable(Unusable::BadUrl(e.to_string())))?;
         // The gateway's own limit first: waiting for it must not hold a global permit that
         // another gateway could use.
         let slot = gateway.pacing.acquire().await;
@@ -328,29 +334,29 @@ impl GatewayClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
             gateway.pacing.overloaded(slot.sent_at, retry_after);
-            let text = match retry_after {
-                Some(pause) => format!(
-                    "HTTP {} (retry after {} s)",
-                    status.as_u16(),
-                    pause.as_secs()
-                ),
-                None => format!("HTTP {}", status.as_u16()),
-            };
-            return Err(AttemptError::Transient(text));
+            return Err(AttemptError::Status {
+                status: status.as_u16(),
+                retry_after,
+            });
         }
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            return Err(AttemptError::Transient(format!("HTTP {}", status.as_u16())));
+            return Err(AttemptError::Status {
+                status: status.as_u16(),
+                retry_after: None,
+            });
         }
         if status.is_redirection() {
             let to = response.headers().get(header::LOCATION);
             let to = to.and_then(|v| v.to_str().ok()).unwrap_or("?");
-            return Err(AttemptError::Refused(format!(
-                "HTTP {} to {to}: not followed (only the gateways given are contacted)",
-                status.as_u16()
-            )));
+            return Err(AttemptError::Redirected {
+                status: status.as_u16(),
+                to: to.to_string(),
+            });
         }
         if !status.is_success() {
-            return Err(AttemptError::Refused(format!("HTTP {}", status.as_u16())));
+            return Err(AttemptError::Rejected {
+                status: status.as_u16(),
+            });
         }
         let headers = response.headers().clone();
         let body = if is_head {
@@ -455,9 +461,10 @@ async fn read_capped(
     if let Some(len) = announced
         && len != received
     {
-        return Err(AttemptError::Transient(format!(
-            "truncated body: {received} of {len} bytes"
-        )));
+        return Err(AttemptError::Truncated {
+            received,
+            announced: len,
+        });
     }
     // One piece (the usual small answer) is returned as is, without a copy.
     Ok(match pieces.len() {
@@ -475,22 +482,25 @@ async fn read_capped(
 
 fn transport_error(error: reqwest::Error) -> AttemptError {
     use std::error::Error;
-    let mut text = if error.is_timeout() {
-        "timed out".to_string()
+    let kind = if error.is_timeout() {
+        TransportKind::TimedOut
     } else if error.is_connect() {
-        "connection failed".to_string()
+        TransportKind::Connect
     } else if error.is_body() || error.is_decode() {
-        "response body broken".to_string()
+        TransportKind::Body
     } else {
-        "request failed".to_string()
+        TransportKind::Other
     };
+    let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        causes.push(cause.to_string());
         source = cause.source();
     }
-    AttemptError::Transient(text)
+    AttemptError::Transport {
+        kind,
+        detail: causes.join(": "),
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ const KEY_AT: usize = 24;
 const RESERVED_AT: usize = 56;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BlockCorrupt {
     #[error("block file is {0} bytes, shorter than its header and page table")]
     TooShort(usize),

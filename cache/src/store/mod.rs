@@ -1,10 +1,89 @@
-//! Content-addressed block store: blocks keyed by sha256 of their bytes (the Merkle leaf's
-//! data_hash), verified before they are stored, so a block never needs re-hashing on read.
+//! Persisted state: everything the cache directory holds, and the memory tier beside it.
+//! Blocks are keyed by the sha256 of their bytes (the Merkle leaf's data_hash) and verified
+//! before they are stored, so a block never needs re-hashing on read.
+//!
+//! # The cache directory
+//!
+//! ```text
+//! <cache>/
+//!   blocks/<2 hex>/<64 hex>  one verified chunk per file, named by its sha256: a 64-byte
+//!                            header, a checksum per 4 KiB page, the data (block_file.rs).
+//!                            Kept within the disk budget, least recently used (mtime) out
+//!                            first, pinned never (disk.rs, with its in-memory index.rs)
+//!   tx/<id>/header.json      a transaction's header as gateways serve it, its signature
+//!                            checked again on every load (txmap.rs)
+//!   tx/<id>/map.bin          where its data sits in the weave, then one 48-byte record per
+//!                            chunk: the proven data_hash and a checksum (a sparse file)
+//!   items/<id>               where a resolved data item sits, as JSON: root, offset, and
+//!                            whether its signature was checked (items.rs)
+//!   pins/<id>                empty: transaction <id> is pinned (pins.rs)
+//!   modules/<sha>-<engine>.cwasm
+//!                            `weavedrive run`'s compiled modules (modules.rs): trusted
+//!                            native code this user's runs wrote, outside the disk budget
+//!   tmp/                     files being written, each named `<pid>-...`: blocks
+//!                            (`<pid>-<seq>-<random>`), headers and maps (`<pid>-map-...`),
+//!                            item records (`<pid>-item-...`), modules (`<pid>-module-...`)
+//! ```
+//!
+//! The records (`tx/`, `items/`) take at most a share of the disk budget, least recently used
+//! (mtime) dropped first (records.rs keeps that account; it writes nothing of its own). The
+//! memory tier (memory.rs) holds verified blocks and writes nothing. Several processes may
+//! share one directory without a lock (see disk.rs): every file is either immutable once in
+//! place or updated by fixed-size checksummed records.
+//!
+//! # Crash rules
+//!
+//! Nothing is fsynced: whatever a crash or power loss leaves is checked on read, and what
+//! fails is a miss, fetched and verified again (the network still has it). No crash can make
+//! the cache serve a byte that was not verified.
+//!
+//! * **Blocks** are written to `tmp/` (O_EXCL) and renamed into place, so a kill leaves at most
+//!   a temp file; the store removes those of dead writers (and any older than an hour) when it
+//!   next opens. After a power loss a renamed block may be torn or empty: its header checksum
+//!   and page checksums catch that on read, and it is deleted (a file of impossible size is
+//!   deleted at open).
+//! * **A chunk** is kept block first, then its record in `map.bin`: a record never points at
+//!   nothing because of a crash (a kill between leaves a block no map names, evicted in time;
+//!   eviction or another process may still remove a named block, which is a miss).
+//! * **`tx/<id>/`**: `map.bin`, then `header.json`, each written in `tmp/` and hard-linked into
+//!   place, which never replaces a file (another process's) already there. A directory
+//!   without `header.json` is no record; one whose header fails its signature, or whose
+//!   `map.bin` is missing or does not match the header, is deleted and fetched again. Chunk
+//!   records are written in place (`pwrite`): a torn one fails its checksum and the chunk is
+//!   unknown again. Moving the data's place (relocation) rewrites the map's 64-byte header in
+//!   place; a torn one fails the check and the whole record is fetched again.
+//! * **`items/<id>`** and **`modules/`** files are written in `tmp/` and renamed: the old file
+//!   or the new, and a kill before the rename leaves a temp file swept like a block's. An item
+//!   record that does not parse, or that no longer matches the verified bundle, is dropped and
+//!   the item resolved again; only its root and offset are believed, the rest is read again
+//!   from verified bytes. A module that does not load is compiled again.
+//! * **`pins/<id>`** is created before the blocks are pinned in memory, and removed before they
+//!   are unpinned: a kill in between finds the pin as the marker says at the next start.
+//! * **Removal** (records past their share, `clear`) deletes `tx/<id>/` or `items/<id>`; a kill
+//!   midway leaves a partial `tx/<id>/`, which the rules above treat as absent.
 
 pub mod block_file;
 pub mod disk;
 mod index;
+pub(crate) mod items;
+pub mod memory;
+pub mod modules;
+pub(crate) mod pins;
 pub mod records;
+pub mod txmap;
 
 pub use block_file::{BlockCorrupt, BlockKey};
 pub use disk::{DiskStats, DiskStore};
+pub use modules::ModuleStore;
+
+/// A temporary file in the cache's `tmp/`, named `<pid>-<kind>-<random>` so that one a killed
+/// process leaves is swept when a store next opens (see `disk.rs`).
+pub(crate) fn temp_file(
+    tmp_dir: &std::path::Path,
+    kind: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    std::fs::create_dir_all(tmp_dir)?;
+    tempfile::Builder::new()
+        .prefix(&format!("{}-{kind}-", std::process::id()))
+        .tempfile_in(tmp_dir)
+}

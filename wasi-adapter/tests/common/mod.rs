@@ -97,7 +97,8 @@ impl Fixture {
 /// Runs the probe with `args` and returns its exit code and stdout (one line per command).
 pub fn probe(vfs: &Arc<VirtualFs>, args: &[&str], options: HostOptions) -> (i32, String) {
     let (host, module) = host();
-    let stdout = MemoryOutputPipe::new(1 << 20);
+    // Room for `cat` of a few MiB in hex.
+    let stdout = MemoryOutputPipe::new(16 << 20);
     let options = HostOptions {
         args: std::iter::once("probe")
             .chain(args.iter().copied())

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! probe hash PATH                      sha256 and length of the whole file (read loop)
+//! probe cat PATH                       the whole file, in hex
 //! probe stat PATH                      size, and whether it is a directory
 //! probe pread PATH OFFSET LEN          sha256 of LEN bytes at OFFSET (read_at)
 //! probe seek PATH OFFSET               sha256 of everything from OFFSET (seek + read)
@@ -64,6 +65,7 @@ fn main() {
     let num = |i: usize| arg(i).parse::<u64>().expect("a number");
     let result = match arg(1) {
         "hash" => hash(arg(2)),
+        "cat" => std::fs::read(arg(2)).map(|bytes| format!("hex {}", hex::encode(bytes))),
         "stat" => std::fs::metadata(arg(2)).map(|m| format!("size {} dir {}", m.len(), m.is_dir())),
         "pread" => pread(arg(2), num(3), num(4) as usize),
         "seek" => seek(arg(2), num(3)),

@@ -402,9 +402,7 @@ fn create_no_replace(
     if path.exists() {
         return Ok(());
     }
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("{}-map-", std::process::id()))
-        .tempfile_in(tmp_dir)?;
+    let temp = super::temp_file(tmp_dir, "map")?;
     fill(temp.as_file())?;
     match std::fs::hard_link(temp.path(), path) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),

@@ -17,6 +17,7 @@ use crate::arweave::merkle::{Hash, Leaf, MerkleTree};
 use crate::gateway::{GatewayClient, GatewayError, TxLocation};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RangeFetchError {
     #[error(transparent)]
     Gateway(#[from] GatewayError),

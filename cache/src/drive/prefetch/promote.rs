@@ -10,13 +10,13 @@ use tokio::sync::Semaphore;
 
 use crate::arweave::Hash;
 
-pub(super) struct Promotions {
+pub(in crate::drive) struct Promotions {
     slots: Arc<Semaphore>,
     pending: Mutex<HashMap<Hash, Arc<Promotion>>>,
 }
 
 /// One block on its way from disk to memory.
-pub(super) struct Promotion {
+pub(in crate::drive) struct Promotion {
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -30,7 +30,7 @@ enum State {
 }
 
 impl Promotions {
-    pub(super) fn new(parallel: usize) -> Self {
+    pub(in crate::drive) fn new(parallel: usize) -> Self {
         Promotions {
             slots: Arc::new(Semaphore::new(parallel)),
             pending: Mutex::default(),
@@ -38,7 +38,7 @@ impl Promotions {
     }
 
     /// Registers a promotion of `hash`, or `None` if one is already pending.
-    pub(super) fn begin(&self, hash: Hash) -> Option<Arc<Promotion>> {
+    pub(in crate::drive) fn begin(&self, hash: Hash) -> Option<Arc<Promotion>> {
         let mut pending = self.pending.lock().unwrap();
         if pending.contains_key(&hash) {
             return None;
@@ -52,7 +52,10 @@ impl Promotions {
     }
 
     /// Waits for a slot, then marks `promotion` as reading.
-    pub(super) async fn start(&self, promotion: &Promotion) -> tokio::sync::OwnedSemaphorePermit {
+    pub(in crate::drive) async fn start(
+        &self,
+        promotion: &Promotion,
+    ) -> tokio::sync::OwnedSemaphorePermit {
         let slot = self
             .slots
             .clone()
@@ -63,7 +66,7 @@ impl Promotions {
         slot
     }
 
-    pub(super) fn finish(&self, hash: &Hash, promotion: &Promotion) {
+    pub(in crate::drive) fn finish(&self, hash: &Hash, promotion: &Promotion) {
         self.pending.lock().unwrap().remove(hash);
         promotion.set(State::Done);
     }
@@ -71,7 +74,7 @@ impl Promotions {
     /// Blocks while a started read of `hash` is in progress; returns whether it waited (then
     /// the block is likely in memory). Returns false at once if there is none, or if it is
     /// only queued.
-    pub(super) fn wait_if_reading(&self, hash: &Hash) -> bool {
+    pub(in crate::drive) fn wait_if_reading(&self, hash: &Hash) -> bool {
         let Some(promotion) = self.pending.lock().unwrap().get(hash).cloned() else {
             return false;
         };
