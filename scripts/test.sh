@@ -52,6 +52,16 @@ cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "guest programs"
+# The programs the tests run as guests, built now with the very commands the tests use (so
+# theirs are no-ops): minutes of release builds must not compete with tests that time things.
+for guest in weavedrive-guest-probe weavedrive-minilm weavedrive-llama-candle; do
+  cargo build --locked -p "$guest" --target wasm32-wasip1 --release
+done
+rustup run nightly cargo build --release --locked -Zbuild-std=std,panic_abort \
+  --target wasm64-unknown-unknown --manifest-path wasi-adapter/guests/wasm64-sha256/Cargo.toml \
+  --target-dir target
+
 log "tests"
 # The arlocal interop test must run, not skip, here.
 export WEAVEDRIVE_REQUIRE_ARLOCAL=1
