@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use weavedrive_cache::arweave::ans104::SignatureType;
 use weavedrive_cache::gateway::limits::{
-    BLOCK_JSON_MAX, CHUNK_JSON_MAX, ITEM_HINT_MAX, OFFSET_JSON_MAX, TX_HEADER_MAX,
+    BLOCK_JSON_MAX, CHUNK_DATA_MAX, CHUNK_JSON_MAX, ITEM_HINT_MAX, OFFSET_JSON_MAX, TX_HEADER_MAX,
 };
 use weavedrive_cache::range_fetch::{RangeFetchError, fetch_ranges_to_file};
 use weavedrive_cache::{GatewayClient, GatewayConfig, GatewayError, TxId, VerifiedTx};
@@ -104,11 +104,12 @@ impl Ask {
         }
     }
 
-    /// The cap this request must enforce.
-    fn cap(self) -> u64 {
+    /// The cap this request must enforce, from a gateway with or without binary chunks.
+    fn cap(self, binary_chunks: bool) -> u64 {
         match self {
             Ask::Header => TX_HEADER_MAX,
             Ask::Offset => OFFSET_JSON_MAX,
+            Ask::Chunk if binary_chunks => CHUNK_DATA_MAX,
             Ask::Chunk => CHUNK_JSON_MAX,
             Ask::Block => BLOCK_JSON_MAX,
             Ask::ItemHint => ITEM_HINT_MAX,
@@ -152,13 +153,21 @@ impl Ask {
 }
 
 async fn oversized_answers_are_refused(content_length: bool) {
+    // Every endpoint from an ar.io-like gateway, then chunks from one that serves them only
+    // as JSON (as Arweave nodes do).
+    oversized_answers_are_refused_by(content_length, true, &Ask::ALL).await;
+    oversized_answers_are_refused_by(content_length, false, &[Ask::Chunk]).await;
+}
+
+async fn oversized_answers_are_refused_by(content_length: bool, binary_chunks: bool, asks: &[Ask]) {
     // HEAD refused (as some CDNs do), so the item hint is asked with `Range: bytes=0-0`.
     let env = env(GatewayOptions {
         head_support: false,
+        binary_chunks,
         ..GatewayOptions::default()
     })
     .await;
-    for ask in Ask::ALL {
+    for &ask in asks {
         let lying = client(vec![env.gateway.url()]);
         let fault = Fault::Oversized {
             extra: PADDING,
@@ -172,7 +181,8 @@ async fn oversized_answers_are_refused(content_length: bool) {
             .run(&env, &lying)
             .await
             .unwrap_or_else(|| panic!("{ask:?}: an oversized answer was accepted"));
-        let cause = format!("body over {} bytes", ask.cap());
+        let cap = ask.cap(binary_chunks);
+        let cause = format!("body over {cap} bytes");
         for needle in [&cause, &ask.names(&env), &env.gateway.url()] {
             assert!(
                 text.contains(needle),
@@ -184,7 +194,7 @@ async fn oversized_answers_are_refused(content_length: bool) {
         // Never more than the cap plus what the sockets hold, per answer: next to nothing of
         // the padding.
         let sent = env.gateway.stats().body_bytes;
-        let allowed = fired * (ask.cap() + READ_AHEAD);
+        let allowed = fired * (cap + READ_AHEAD);
         assert!(
             sent <= allowed,
             "{ask:?}: the gateway sent {} MiB for {fired} answers",

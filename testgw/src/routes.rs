@@ -19,6 +19,8 @@ pub(crate) enum Route {
     TxOffset(TxId),
     TxDataSize(TxId),
     Chunk(u64),
+    /// `/chunk/{offset}/data`: ar.io's binary chunk, its proof in headers.
+    ChunkData(u64),
     Data(TxId),
     /// `/block/height/{h}`.
     Block(u64),
@@ -42,6 +44,9 @@ impl Route {
             ["chunk", offset] => offset
                 .parse()
                 .map_or(Route::BadRequest("malformed offset"), Route::Chunk),
+            ["chunk", offset, "data"] => offset
+                .parse()
+                .map_or(Route::BadRequest("malformed offset"), Route::ChunkData),
             ["raw", tx] => id(tx, Route::Data),
             ["block", "height", h] => h
                 .parse()
@@ -56,7 +61,7 @@ impl Route {
         match self {
             Route::Tx(_) => Endpoint::TxHeader,
             Route::TxOffset(_) | Route::TxDataSize(_) => Endpoint::Offset,
-            Route::Chunk(_) => Endpoint::Chunk,
+            Route::Chunk(_) | Route::ChunkData(_) => Endpoint::Chunk,
             Route::Data(_) => Endpoint::Data,
             Route::Block(_) => Endpoint::Block,
             // Malformed requests still count towards the endpoint they aimed at.
@@ -115,12 +120,19 @@ struct ChunkJson<'a> {
     packing: &'a str,
 }
 
+/// What the gateway serves beyond the basic endpoints.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Serving {
+    pub range_support: bool,
+    pub binary_chunks: bool,
+}
+
 /// Renders `route`, applying `fault` if it is a content fault for this endpoint.
 pub(crate) fn render(
     data: &GatewayData,
     route: &Route,
     request: &HeaderMap,
-    range_support: bool,
+    serving: Serving,
     fault: Option<Fault>,
 ) -> Reply {
     let not_found = || Reply::text(StatusCode::NOT_FOUND, "Not Found");
@@ -171,10 +183,24 @@ pub(crate) fn render(
             reply
         }),
         Route::Chunk(offset) => data.tx_at(*offset).map_or_else(not_found, |t| {
-            chunk_reply(t, offset - t.start_offset(), fault)
+            let (chunk, proof) = chunk_as_served(t, offset - t.start_offset(), fault);
+            Reply::json(&ChunkJson {
+                chunk: &b64::encode(&chunk),
+                data_path: &b64::encode(&proof),
+                tx_path: "",
+                packing: "unpacked",
+            })
+        }),
+        Route::ChunkData(_) if !serving.binary_chunks => not_found(),
+        Route::ChunkData(offset) => data.tx_at(*offset).map_or_else(not_found, |t| {
+            let (chunk, proof) = chunk_as_served(t, offset - t.start_offset(), fault);
+            binary_chunk_reply(t, *offset, chunk, &proof)
         }),
         Route::Data(id) => {
-            let range = range_support.then(|| request.get(header::RANGE)).flatten();
+            let range = serving
+                .range_support
+                .then(|| request.get(header::RANGE))
+                .flatten();
             match (tx(id), data.item(id)) {
                 (Some(t), _) => data_reply(&t.data, range, fault),
                 (None, Some(place)) => item_reply(data, place, range, fault),
@@ -206,7 +232,8 @@ pub(crate) fn chunk_parts(tx: &StoredTx, offset: u64) -> (usize, Bytes, Vec<u8>)
     (index, chunk, tx.tree.proof(index).to_vec())
 }
 
-fn chunk_reply(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> Reply {
+/// The chunk holding byte `offset` of `tx`'s data and its data_path, with `fault` applied.
+fn chunk_as_served(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> (Bytes, Vec<u8>) {
     let (index, chunk, mut proof) = chunk_parts(tx, offset);
     let chunk = match fault {
         Some(Fault::CorruptChunk) => flip_middle(&chunk),
@@ -227,12 +254,64 @@ fn chunk_reply(tx: &StoredTx, offset: u64, fault: Option<Fault>) -> Reply {
         }
         _ => chunk,
     };
-    Reply::json(&ChunkJson {
-        chunk: &b64::encode(&chunk),
-        data_path: &b64::encode(&proof),
-        tx_path: "",
-        packing: "unpacked",
-    })
+    (chunk, proof)
+}
+
+/// ar.io's `/chunk/{offset}/data`: the raw bytes, the proof and where the chunk sits in
+/// headers (names from ar-io-node's `src/constants.ts`).
+fn binary_chunk_reply(tx: &StoredTx, weave_offset: u64, chunk: Bytes, proof: &[u8]) -> Reply {
+    let relative = weave_offset - tx.start_offset();
+    let (_, range) = tx
+        .chunk_at(relative)
+        .expect("the caller checked the offset");
+    let text = |value: String| HeaderValue::from_str(&value).expect("a valid header value");
+    Reply {
+        status: StatusCode::OK,
+        headers: vec![
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-data-path"),
+                text(b64::encode(proof)),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-data-root"),
+                text(
+                    tx.header
+                        .data_root
+                        .map(|r| b64::encode(&r))
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-start-offset"),
+                text((tx.start_offset() + range.start).to_string()),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-relative-start-offset"),
+                text(range.start.to_string()),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-read-offset"),
+                text((relative - range.start).to_string()),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-tx-data-size"),
+                text(tx.size().to_string()),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-tx-start-offset"),
+                text(tx.start_offset().to_string()),
+            ),
+            (
+                HeaderName::from_static("x-arweave-chunk-tx-path"),
+                HeaderValue::from_static(""),
+            ),
+        ],
+        body: vec![chunk],
+    }
 }
 
 fn flip_middle(bytes: &[u8]) -> Bytes {
@@ -386,6 +465,7 @@ mod tests {
         assert_eq!(Route::parse(&format!("/{id}")), Route::Data(id));
         assert_eq!(Route::parse(&format!("/raw/{id}")), Route::Data(id));
         assert_eq!(Route::parse("/chunk/123"), Route::Chunk(123));
+        assert_eq!(Route::parse("/chunk/123/data"), Route::ChunkData(123));
         assert_eq!(Route::parse("/block/height/7"), Route::Block(7));
         assert!(matches!(
             Route::parse("/block/height/x"),

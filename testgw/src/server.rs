@@ -38,6 +38,9 @@ pub struct GatewayOptions {
     pub range_support: bool,
     /// Answer HEAD like GET without the body; off: 405, as some CDNs in front of gateways do.
     pub head_support: bool,
+    /// Serve chunks' raw bytes at `/chunk/{offset}/data` with the proof in headers, like
+    /// ar.io; off: that path is a 404, like Arweave nodes (`/chunk/{offset}` JSON either way).
+    pub binary_chunks: bool,
 }
 
 impl Default for GatewayOptions {
@@ -48,6 +51,7 @@ impl Default for GatewayOptions {
             bandwidth_per_connection: None,
             range_support: true,
             head_support: true,
+            binary_chunks: true,
         }
     }
 }
@@ -281,7 +285,10 @@ async fn respond(
             &shared.data,
             &route,
             req.headers(),
-            shared.opts.range_support,
+            routes::Serving {
+                range_support: shared.opts.range_support,
+                binary_chunks: shared.opts.binary_chunks,
+            },
             fault,
         )
     };
@@ -296,7 +303,7 @@ async fn respond(
         ok: reply.status.is_success(),
         has_body: !is_head && reply.len() > 0,
         chunk_offset: match route {
-            Route::Chunk(offset) => Some(offset),
+            Route::Chunk(offset) | Route::ChunkData(offset) => Some(offset),
             _ => None,
         },
     });

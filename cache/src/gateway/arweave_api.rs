@@ -434,10 +434,12 @@ impl GatewayClient {
             "chunk at byte {offset} of {} (weave offset {weave_offset})",
             tx.id
         );
-        let path = format!("chunk/{weave_offset}");
-        let limits = Limits::new(self.small_timeout(), limits::CHUNK_JSON_MAX);
-        self.get_checked(&what, &path, None, limits, |reply| {
-            let proof = ChunkProof::from_json(&reply.body)?;
+        let timeout = self.small_timeout();
+        self.get_chunk_checked(&what, weave_offset, timeout, |reply| {
+            let proof = match reply.binary_chunk {
+                true => ChunkProof::from_binary(&reply)?,
+                false => ChunkProof::from_json(&reply.body)?,
+            };
             let chunk = verify_chunk(tx, offset, proof.clone())?;
             Ok(proof.with_proven(*tx, offset, chunk))
         })

@@ -12,8 +12,9 @@ use bytes::{Bytes, BytesMut};
 use reqwest::{StatusCode, Url, header};
 use tokio::sync::Semaphore;
 
+use super::chunk_endpoint::{self, ChunkEndpoint};
 use super::error::{AttemptError, GatewayError, TransportKind, Unusable};
-use super::limits::Limits;
+use super::limits::{self, Limits};
 use super::pacing::{Pacing, parse_retry_after};
 
 #[derive(Debug, Clone)]
@@ -80,6 +81,7 @@ struct Gateway {
     label: String,
     health: Mutex<Health>,
     pacing: Pacing,
+    chunk_endpoint: ChunkEndpoint,
 }
 
 #[derive(Default)]
@@ -93,6 +95,20 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: header::HeaderMap,
     pub body: Bytes,
+    /// The body is a chunk's raw bytes from `/chunk/{offset}/data`, its proof in the headers
+    /// (see [`GatewayClient::get_chunk_checked`]); otherwise whatever the path serves.
+    pub binary_chunk: bool,
+}
+
+/// What a request asks each gateway for.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    Path(&'a str),
+    /// The chunk holding this weave offset, from the gateway's binary endpoint where it has
+    /// one, else its JSON endpoint.
+    Chunk {
+        weave_offset: u64,
+    },
 }
 
 pub struct GatewayClient {
@@ -128,6 +144,7 @@ impl GatewayClient {
                     base,
                     health: Mutex::new(Health::default()),
                     pacing: Pacing::new(config.max_concurrency),
+                    chunk_endpoint: ChunkEndpoint::default(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -182,8 +199,43 @@ impl GatewayClient {
         limits: Limits,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        self.checked(reqwest::Method::GET, None, what, path, range, limits, check)
-            .await
+        let target = Target::Path(path);
+        self.checked(
+            reqwest::Method::GET,
+            None,
+            what,
+            target,
+            range,
+            limits,
+            check,
+        )
+        .await
+    }
+
+    /// GETs the chunk holding `weave_offset` until `check` accepts a reply, as
+    /// [`Self::get_checked`] does. Each gateway is asked for the raw bytes first
+    /// (`/chunk/{offset}/data`, the proof in headers: [`Reply::binary_chunk`]), and for the
+    /// JSON (`/chunk/{offset}`) once it has shown it has no binary endpoint. `timeout` bounds
+    /// each request.
+    pub async fn get_chunk_checked<T>(
+        &self,
+        what: &str,
+        weave_offset: u64,
+        timeout: Duration,
+        check: impl FnMut(Reply) -> Result<T, AttemptError>,
+    ) -> Result<T, GatewayError> {
+        let target = Target::Chunk { weave_offset };
+        let limits = Limits::new(timeout, limits::CHUNK_JSON_MAX);
+        self.checked(
+            reqwest::Method::GET,
+            None,
+            what,
+            target,
+            None,
+            limits,
+            check,
+        )
+        .await
     }
 
     /// [`Self::get_checked`] asking only gateway number `gateway` (with the usual retries):
@@ -197,9 +249,17 @@ impl GatewayClient {
         limits: Limits,
         check: impl FnMut(Reply) -> Result<T, AttemptError>,
     ) -> Result<T, GatewayError> {
-        let only = Some(gateway);
-        self.checked(reqwest::Method::GET, only, what, path, range, limits, check)
-            .await
+        let (only, target) = (Some(gateway), Target::Path(path));
+        self.checked(
+            reqwest::Method::GET,
+            only,
+            what,
+            target,
+            range,
+            limits,
+            check,
+        )
+        .await
     }
 
     /// [`Self::get_checked`] for a HEAD request: `check` sees the headers, with an empty body
@@ -215,7 +275,7 @@ impl GatewayClient {
     ) -> Result<T, GatewayError> {
         let method = reqwest::Method::HEAD;
         let limits = Limits::new(timeout, 0);
-        self.checked(method, only, what, path, None, limits, check)
+        self.checked(method, only, what, Target::Path(path), None, limits, check)
             .await
     }
 
@@ -225,7 +285,7 @@ impl GatewayClient {
         method: reqwest::Method,
         only: Option<usize>,
         what: &str,
-        path: &str,
+        target: Target<'_>,
         range: Option<Range<u64>>,
         limits: Limits,
         mut check: impl FnMut(Reply) -> Result<T, AttemptError>,
@@ -251,8 +311,16 @@ impl GatewayClient {
                 if !all_paused && gateway.pacing.paused() {
                     continue;
                 }
-                let request = (method.clone(), path, range.clone(), limits);
-                let outcome = match self.attempt(gateway, request).await {
+                let reply = match target {
+                    Target::Path(path) => {
+                        let request = (method.clone(), path, range.clone(), limits);
+                        self.attempt(gateway, request).await
+                    }
+                    Target::Chunk { weave_offset } => {
+                        self.chunk_attempt(gateway, weave_offset, limits).await
+                    }
+                };
+                let outcome = match reply {
                     Ok(reply) => check(reply),
                     Err(e) => Err(e),
                 };
@@ -295,6 +363,50 @@ impl GatewayClient {
             tokio::time::sleep(pause).await;
         }
         Err(GatewayError::from_attempts(what.to_string(), attempts))
+    }
+
+    /// One gateway's answer for the chunk at `weave_offset`: binary where it serves that,
+    /// else JSON (`json_limits`). A binary miss on a gateway not yet known to serve binary
+    /// may mean the endpoint is missing (Arweave nodes, arlocal), so JSON is asked too.
+    async fn chunk_attempt(
+        &self,
+        gateway: &Gateway,
+        weave_offset: u64,
+        json_limits: Limits,
+    ) -> Result<Reply, AttemptError> {
+        let get = reqwest::Method::GET;
+        let endpoint = &gateway.chunk_endpoint;
+        let mut binary_missing = false;
+        if endpoint.try_binary() {
+            let path = chunk_endpoint::binary_path(weave_offset);
+            let limits = Limits::new(json_limits.timeout, limits::CHUNK_DATA_MAX);
+            match self
+                .attempt(gateway, (get.clone(), &path, None, limits))
+                .await
+            {
+                Ok(mut reply) if reply.headers.contains_key(chunk_endpoint::DATA_PATH_HEADER) => {
+                    endpoint.served_binary();
+                    reply.binary_chunk = true;
+                    return Ok(reply);
+                }
+                // A success without a proof is not the binary endpoint (a catch-all page).
+                Ok(_) => binary_missing = true,
+                Err(AttemptError::NotFound | AttemptError::Rejected { .. })
+                    if endpoint.may_lack_binary() =>
+                {
+                    binary_missing = true
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let path = chunk_endpoint::json_path(weave_offset);
+        let reply = self
+            .attempt(gateway, (get, &path, None, json_limits))
+            .await?;
+        if binary_missing {
+            endpoint.lacks_binary();
+        }
+        Ok(reply)
     }
 
     async fn attempt(
@@ -369,6 +481,7 @@ impl GatewayClient {
             status,
             headers,
             body,
+            binary_chunk: false,
         })
     }
 

@@ -36,6 +36,10 @@ const JSON_SLACK: u64 = 4 * 1024;
 /// JSON around them (about 1 MiB).
 pub const CHUNK_JSON_MAX: u64 = base64_len(CHUNK_SIZE) + 2 * base64_len(PATH_SIZE) + JSON_SLACK;
 
+/// `/chunk/{offset}/data`: the chunk's bytes alone (its proof comes in headers, which the
+/// HTTP client bounds).
+pub const CHUNK_DATA_MAX: u64 = CHUNK_SIZE;
+
 /// `/tx/{id}`: a header may carry format-1 data inline (at most 10 MiB, the node's
 /// `TX_DATA_SIZE_LIMIT`: 13.3 MiB in base64) besides owner, signature and tags. Nodes take no
 /// POST body over 15 MiB (`MAX_BODY_SIZE`), so no transaction they accepted is larger.

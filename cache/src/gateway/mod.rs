@@ -2,6 +2,7 @@
 
 mod arweave_api;
 mod block;
+mod chunk_endpoint;
 mod client;
 mod error;
 pub mod limits;

@@ -7,7 +7,8 @@ use futures::future::BoxFuture;
 
 use super::arweave_api::{ChunkJson, ItemHint, TxLocation, VerifiedChunk};
 use super::block::BlockHeader;
-use super::client::GatewayClient;
+use super::chunk_endpoint::DATA_PATH_HEADER;
+use super::client::{GatewayClient, Reply};
 use super::error::{AttemptError, GatewayError};
 use crate::arweave::{TxHeader, TxId, b64};
 
@@ -98,6 +99,22 @@ impl ChunkProof {
         let data_path = b64::decode(&parsed.data_path)
             .map_err(|_| integrity("data_path is not base64url".into()))?;
         Ok(ChunkProof::new(bytes.into(), data_path.into()))
+    }
+
+    /// Parses a binary `/chunk/{offset}/data` answer: the body is the chunk, the data_path is
+    /// in a header (base64url). Not verified.
+    pub fn from_binary(reply: &Reply) -> Result<ChunkProof, AttemptError> {
+        let integrity = |detail: &str| AttemptError::Integrity(detail.to_string());
+        let header = reply
+            .headers
+            .get(DATA_PATH_HEADER)
+            .ok_or_else(|| integrity("binary chunk without its data_path header"))?;
+        let text = header
+            .to_str()
+            .map_err(|_| integrity("data_path header is not text"))?;
+        let data_path =
+            b64::decode(text).map_err(|_| integrity("data_path header is not base64url"))?;
+        Ok(ChunkProof::new(reply.body.clone(), data_path.into()))
     }
 }
 

@@ -41,6 +41,10 @@ struct Args {
     /// Ignore Range headers, like plain Arweave nodes.
     #[arg(long)]
     no_range: bool,
+    /// Serve chunks only as JSON (`/chunk/{offset}`), like Arweave nodes: no binary
+    /// `/chunk/{offset}/data`.
+    #[arg(long)]
+    no_binary_chunks: bool,
 }
 
 #[tokio::main]
@@ -102,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         bandwidth_per_connection: args.bandwidth,
         range_support: !args.no_range,
         head_support: true,
+        binary_chunks: !args.no_binary_chunks,
     };
     let gateway = TestGateway::start(data, opts).await?;
     println!("READY {}", gateway.url());
