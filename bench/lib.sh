@@ -54,7 +54,8 @@ stop_process() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 #   testgw_out   its output: one JSON line per transaction or item ({id, size, sha256, ...}),
 #                then {bundle} if it made one, then `READY <url>`; read it with json_field.
 start_testgw() {
-  testgw_out=$work/gw.out
+  # One output file per gateway: a script may start several.
+  testgw_out=$(mktemp -p "$work" gw.XXXXXX.out)
   "$bin/weavedrive-testgw" "$@" >"$testgw_out" &
   testgw_pid=$!
   on_exit stop_process "$testgw_pid"
