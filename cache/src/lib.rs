@@ -17,7 +17,7 @@ pub use fetch::{ranges as range_fetch, stream as tx_fetch};
 pub use store::{memory, txmap};
 
 pub use arweave::TxId;
-pub use drive::{Drive, DriveConfig, DriveError, DriveStats, FileHandle, TxInfo};
+pub use drive::{CacheCheck, Drive, DriveConfig, DriveError, DriveStats, FileHandle, TxInfo};
 pub use gateway::{GatewayClient, GatewayConfig, GatewayError};
 pub use policy::AccessPolicy;
 pub use tx_fetch::{DataStream, VerifiedTx};

@@ -16,6 +16,14 @@ pub enum CacheCommand {
     Clear,
     /// Let a pinned transaction be evicted again.
     Unpin { ids: Vec<TxId> },
+    /// Check every cached block whole against the SHA-256 it is named by, and every record;
+    /// remove what fails. Exits 1 if anything failed and was not repaired.
+    Verify {
+        /// Fetch again (from the gateways, each chunk proven) what the cached transactions
+        /// name and the check removed.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 pub async fn run(drive: &Drive, command: CacheCommand, budget: u64) -> anyhow::Result<()> {
@@ -64,6 +72,38 @@ pub async fn run(drive: &Drive, command: CacheCommand, budget: u64) -> anyhow::R
                 drive.unpin(id).await?;
             }
         }
+        CacheCommand::Verify { repair } => verify(drive, repair).await?,
+    }
+    Ok(())
+}
+
+async fn verify(drive: &Drive, repair: bool) -> anyhow::Result<()> {
+    let check = drive.verify_cache(repair, |_, _| {}).await?;
+    println!(
+        "{} blocks sound ({}), {} records loaded",
+        check.sound_blocks,
+        format_size(check.sound_bytes),
+        check.records
+    );
+    for (key, why) in &check.corrupt {
+        println!("corrupt, removed: block {}: {why}", hex::encode(key));
+    }
+    if repair {
+        println!("fetched again and proven: {} chunk(s)", check.refetched);
+        for failed in &check.unrepaired {
+            println!("not repaired: {failed}");
+        }
+        if !check.unrepaired.is_empty() {
+            anyhow::bail!(
+                "{} chunk(s) could not be fetched again; they will be fetched when read",
+                check.unrepaired.len()
+            );
+        }
+    } else if !check.corrupt.is_empty() {
+        anyhow::bail!(
+            "{} corrupt block(s) removed; `weavedrive cache verify --repair` fetches them again",
+            check.corrupt.len()
+        );
     }
     Ok(())
 }

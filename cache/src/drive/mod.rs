@@ -23,6 +23,7 @@ mod keep;
 mod memo;
 mod prefetch;
 mod read;
+mod scrub;
 mod span;
 mod tx;
 
@@ -38,6 +39,7 @@ pub use handle::FileHandle;
 pub use in_order::InOrderRead;
 pub use info::{DriveStats, Metadata, TxInfo, header_json};
 pub use item::{ItemInfo, SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
+pub use scrub::CacheCheck;
 
 use crate::arweave::TxId;
 use crate::arweave::manifest::Manifest;

@@ -52,6 +52,9 @@ pub struct DiskStore {
     index: Mutex<Index>,
     counters: Counters,
     tmp_seq: AtomicU64,
+    /// Block files `open` found of impossible size and removed, and why: for the scrub's
+    /// report (reads never see them).
+    dropped_at_open: Mutex<Vec<(BlockKey, String)>>,
     /// Fault injection: fail every write after its header, as a full disk would.
     #[cfg(test)]
     fail_writes: std::sync::atomic::AtomicBool,
@@ -65,6 +68,17 @@ struct Counters {
     evictions: AtomicU64,
     corrupt_dropped: AtomicU64,
     write_errors: AtomicU64,
+}
+
+/// What [`DiskStore::scrub`] found of one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scrubbed {
+    /// Whole and true to its name: this many data bytes.
+    Sound(u64),
+    /// Failed its check, and removed: why.
+    Corrupt(String),
+    /// No longer there (evicted, by this process or another).
+    Gone,
 }
 
 /// This process's view: `blocks` and `bytes` (file sizes, header included) are what its index
@@ -102,6 +116,7 @@ impl DiskStore {
             index: Mutex::new(Index::new()),
             counters: Counters::default(),
             tmp_seq: AtomicU64::new(0),
+            dropped_at_open: Mutex::new(Vec::new()),
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicBool::new(false),
         };
@@ -157,6 +172,46 @@ impl DiskStore {
         Ok(Some(
             Bytes::from(raw).slice(block_file::prefix_len(data_len)..),
         ))
+    }
+
+    /// The block files `open` removed for their impossible size, and why (taken: a second
+    /// call returns none).
+    pub fn take_dropped_at_open(&self) -> Vec<(BlockKey, String)> {
+        std::mem::take(&mut self.dropped_at_open.lock().unwrap())
+    }
+
+    /// Every block file in the directory, by key: this store's and those other processes
+    /// wrote since it opened. Files whose names are not keys are left alone.
+    pub fn keys_on_disk(&self) -> io::Result<Vec<BlockKey>> {
+        let mut keys = Vec::new();
+        self.for_each_block_file(|key, _| keys.push(key))?;
+        Ok(keys)
+    }
+
+    /// Checks a block whole, as a scrub does: its header, every page checksum and the SHA-256
+    /// of its data against its name, without counting it as used. A block that fails is
+    /// removed, as a read would remove it; what the caller does next (fetch it again) is its
+    /// own business. Returns the block's data length if it is sound.
+    pub fn scrub(&self, key: &BlockKey) -> io::Result<Scrubbed> {
+        let path = self.block_path(key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.index().remove(key);
+                return Ok(Scrubbed::Gone);
+            }
+            Err(err) => return Err(err),
+        };
+        let raw = read_capped(&file)?;
+        let why = match block_file::decode(key, &raw) {
+            Ok(data) if Sha256::digest(data)[..] == key[..] => {
+                return Ok(Scrubbed::Sound(data.len() as u64));
+            }
+            Ok(_) => "its SHA-256 is not its name".to_string(),
+            Err(corrupt) => corrupt.to_string(),
+        };
+        self.drop_corrupt(key, &path, &why);
+        Ok(Scrubbed::Corrupt(why))
     }
 
     /// Copies `range` of the block's data into `out` (of the same length), checking only the
@@ -454,7 +509,9 @@ impl DiskStore {
             }
             let size = meta.len();
             if !(HEADER_LEN as u64..=MAX_FILE_LEN).contains(&size) {
-                self.drop_corrupt(&key, &entry.path(), format!("size {size}"));
+                let why = format!("block file of impossible size {size}");
+                self.drop_corrupt(&key, &entry.path(), &why);
+                self.dropped_at_open.lock().unwrap().push((key, why));
                 return;
             }
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -958,6 +1015,45 @@ mod tests {
     }
 
     #[test]
+    fn a_scrub_finds_sound_rotten_and_renamed_blocks_without_counting_them_as_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), 10 * KIB * KIB).unwrap();
+        let blocks: Vec<_> = (0..4).map(|n| block(n, 5000)).collect();
+        for (key, data) in &blocks {
+            store.put(key, data).unwrap();
+        }
+        let mut rotten = fs::read(path_of(dir.path(), &blocks[1].0)).unwrap();
+        *rotten.last_mut().unwrap() ^= 1;
+        fs::write(path_of(dir.path(), &blocks[1].0), rotten).unwrap();
+        fs::rename(
+            path_of(dir.path(), &blocks[3].0),
+            path_of(dir.path(), &blocks[2].0),
+        )
+        .unwrap();
+        let mut keys = store.keys_on_disk().unwrap();
+        keys.sort();
+        let mut expected: Vec<_> = blocks[..3].iter().map(|(key, _)| *key).collect();
+        expected.sort();
+        assert_eq!(keys, expected);
+
+        let hits = store.stats().hits;
+        assert_eq!(store.scrub(&blocks[0].0).unwrap(), Scrubbed::Sound(5004));
+        assert_eq!(
+            store.scrub(&blocks[1].0).unwrap(),
+            Scrubbed::Corrupt(block_file::BlockCorrupt::Checksum.to_string())
+        );
+        // Another block's file under this name: its header names the other key.
+        assert!(matches!(
+            store.scrub(&blocks[2].0).unwrap(),
+            Scrubbed::Corrupt(_)
+        ));
+        assert_eq!(store.scrub(&blocks[3].0).unwrap(), Scrubbed::Gone);
+        assert_eq!(store.stats().hits, hits, "a scrub is not a use");
+        assert_eq!(store.keys_on_disk().unwrap(), vec![blocks[0].0]);
+        assert_eq!(store.stats().blocks, 1);
+    }
+
+    #[test]
     fn open_drops_files_of_impossible_size() {
         let dir = tempfile::tempdir().unwrap();
         let (key, data) = block(1, 100);
@@ -968,6 +1064,11 @@ mod tests {
         fs::write(path_of(dir.path(), &key), b"short").unwrap();
         let store = DiskStore::open(dir.path(), KIB * KIB).unwrap();
         assert_eq!(store.stats().corrupt_dropped, 1);
+        let dropped = store.take_dropped_at_open();
+        assert_eq!(
+            dropped,
+            vec![(key, "block file of impossible size 5".into())]
+        );
         assert_eq!(store.stats().blocks, 0);
         assert!(!store.contains(&key));
     }

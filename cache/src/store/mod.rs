@@ -31,6 +31,11 @@
 //! share one directory without a lock (see disk.rs): every file is either immutable once in
 //! place or updated by fixed-size checksummed records.
 //!
+//! Reads check what they read (a block's page checksums; a whole block also against its
+//! SHA-256). The scrub (`weavedrive cache verify`, `Drive::verify_cache` in `drive/scrub.rs`)
+//! checks everything at once: every block file whole against its name, every record by
+//! loading it; what fails is removed and, with `--repair`, fetched again and proven.
+//!
 //! # Crash rules
 //!
 //! Nothing is fsynced: whatever a crash or power loss leaves is checked on read, and what
@@ -73,7 +78,7 @@ pub mod records;
 pub mod txmap;
 
 pub use block_file::{BlockCorrupt, BlockKey};
-pub use disk::{DiskStats, DiskStore};
+pub use disk::{DiskStats, DiskStore, Scrubbed};
 pub use modules::ModuleStore;
 
 /// A temporary file in the cache's `tmp/`, named `<pid>-<kind>-<random>` so that one a killed
