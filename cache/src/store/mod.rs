@@ -66,6 +66,50 @@
 //!   are unpinned: a kill in between finds the pin as the marker says at the next start.
 //! * **Removal** (records past their share, `clear`) deletes `tx/<id>/` or `items/<id>`; a kill
 //!   midway leaves a partial `tx/<id>/`, which the rules above treat as absent.
+//!
+//! # Planned: extent files for warm reads at the disk's speed (issue 18; not built yet)
+//!
+//! Written before the code, as the issue asks; nothing below exists yet. Today a warm read
+//! opens (or finds open) a 256 KiB block file, preads it, checks an xxh3 per page and copies
+//! into a FUSE reply of at most 128 KiB: CPU per byte, 0.5x-0.75x of a local file. The plan is
+//! that a fully cached file costs our process nothing per byte.
+//!
+//! * **What:** `extents/<id>`: the data of one transaction, or of one data item, in one
+//!   file, byte `n` of the data at file offset `n`: what FUSE passthrough (Linux 6.9+,
+//!   `CONFIG_FUSE_PASSTHROUGH`, which this machine's 6.18 has; fuser 0.18's
+//!   `ReplyOpen::open_backing` / `opened_passthrough`, `KernelConfig::set_max_stack_depth(1)`;
+//!   registering a backing file needs CAP_SYS_ADMIN) needs to let the kernel serve `read`,
+//!   the page cache and `mmap` from it directly.
+//! * **When:** once every chunk of the id is on disk and verified (the end of a preload, or
+//!   an open of a file whose chunks are all cached), assembled in the background: each block
+//!   read whole and checked against its SHA-256 name as it is copied, in order, into
+//!   `tmp/<pid>-extent-...`; the file fsynced, made read-only, fs-verity enabled where the
+//!   filesystem has it (our test kernel has `CONFIG_FS_VERITY` off: untested there), renamed into
+//!   `extents/`, the directory fsynced; only then are the id's block files deleted, so a
+//!   crash or power loss leaves either the whole extent or the blocks, never neither and
+//!   never a torn extent under its name. An item's extent is assembled after its signature
+//!   check, from its root transaction's verified blocks.
+//! * **Until then:** partially cached data is served as today, from block files.
+//! * **Dedup:** blocks stay named by their SHA-256; a transaction whose blocks moved into an
+//!   extent keeps its chunk map, so a read of chunk `i` of any transaction looks for the
+//!   block, then for an extent holding a chunk of that hash (an in-memory hash -> (extent,
+//!   offset) index built from the maps of transactions that have extents, and rebuilt from
+//!   `extents/` and `tx/` at open), then the network.
+//! * **Budget, pins, gc:** extents count in the disk budget by their size and are evicted
+//!   whole, least recently used first (atime kept like blocks' mtime); a pinned id's extent is
+//!   never evicted; `gc` and `clear` treat an extent like the blocks it replaced.
+//! * **Several processes:** an extent is immutable once renamed; a reader that finds a block
+//!   gone looks for the extent (the rename happens before the blocks go), so a process
+//!   assembling never makes another one miss.
+//! * **Integrity at rest:** an extent has no page checksums (the kernel reads it without us).
+//!   It is checked when written (every chunk against its SHA-256), by `cache verify` (every
+//!   chunk region against the map's `data_hash`), and page by page by fs-verity where the
+//!   filesystem has it. Between scrubs, bit rot inside an extent is served; a block file's
+//!   page checksum would have caught it. The README's trust section must say so.
+//! * **Without passthrough** (older kernels, no CAP_SYS_ADMIN, or switched off): reads of an
+//!   extent are one `pread` into the reply (no per-page work on data verified at assembly),
+//!   with large FUSE reads (`max_read` 1 MiB); the WASI shim preads from the extent straight
+//!   into guest memory, split across threads for large reads.
 
 pub mod block_file;
 pub mod disk;
