@@ -35,6 +35,10 @@ pub struct CacheArgs {
     /// read then waits for its signature check.
     #[arg(long, global = true)]
     pub trust_bundle_signer: bool,
+    /// Keep fully cached files as blocks only: no extent file (one file per transaction or
+    /// item, which a mount hands to the kernel and other reads read with one pread).
+    #[arg(long, global = true)]
+    pub no_extents: bool,
 }
 
 impl CacheArgs {
@@ -58,6 +62,7 @@ impl CacheArgs {
             memory_budget: self.memory_cache,
             preload_concurrency: gateway.concurrency,
             trust_bundle_signer: self.trust_bundle_signer,
+            extents: !self.no_extents,
             ..DriveConfig::default()
         }
     }

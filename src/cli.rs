@@ -113,6 +113,11 @@ pub enum Command {
         /// `gguf`: files starting with the GGUF magic; `all`; `never` (opens return at once).
         #[arg(long, value_enum, default_value_t = VerifyOnOpenArg::Gguf)]
         verify_on_open: VerifyOnOpenArg,
+        /// Hand fully cached files to the kernel (FUSE passthrough, Linux 6.9+, needs
+        /// CAP_SYS_ADMIN), so their reads and mappings never reach this process: `auto` uses
+        /// it where the kernel allows; `off` serves every read here.
+        #[arg(long, value_enum, env = "WEAVEDRIVE_PASSTHROUGH", default_value_t = PassthroughArg::Auto)]
+        passthrough: PassthroughArg,
         #[command(flatten)]
         access: AccessArgs,
         #[command(flatten)]
@@ -327,6 +332,22 @@ impl From<VerifyOnOpenArg> for weavedrive_fuse::VerifyOnOpen {
     }
 }
 
+/// `mount --passthrough`: see [`weavedrive_fuse::Passthrough`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PassthroughArg {
+    Auto,
+    Off,
+}
+
+impl From<PassthroughArg> for weavedrive_fuse::Passthrough {
+    fn from(arg: PassthroughArg) -> Self {
+        match arg {
+            PassthroughArg::Auto => weavedrive_fuse::Passthrough::Auto,
+            PassthroughArg::Off => weavedrive_fuse::Passthrough::Off,
+        }
+    }
+}
+
 #[cfg(test)]
 mod default_tests {
     use super::*;
@@ -368,6 +389,7 @@ mod default_tests {
         let Command::Mount {
             threads,
             verify_on_open,
+            passthrough,
             gateway,
             cache,
             ..
@@ -380,6 +402,11 @@ mod default_tests {
             weavedrive_fuse::VerifyOnOpen::from(verify_on_open),
             MountOptions::default().verify_on_open
         );
+        // Both read WEAVEDRIVE_PASSTHROUGH, so they agree wherever the tests run.
+        assert_eq!(
+            weavedrive_fuse::Passthrough::from(passthrough),
+            MountOptions::default().passthrough
+        );
 
         let default = DriveConfig::default();
         let DriveConfig {
@@ -390,7 +417,9 @@ mod default_tests {
             prefetch_max,
             preload_concurrency,
             trust_bundle_signer,
+            extents,
         } = cache.drive_config(&gateway);
+        assert_eq!(extents, default.extents);
         assert_eq!(disk_budget, default.disk_budget);
         assert_eq!(memory_budget, default.memory_budget);
         assert_eq!(prefetch_max, default.prefetch_max);

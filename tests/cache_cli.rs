@@ -15,7 +15,9 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use weavedrive_cache::store::ExtentCheck;
 use weavedrive_cache::store::block_file::{self, BlockKey};
+use weavedrive_cache::store::extents::ExtentStore;
 use weavedrive_cache::{Drive, DriveConfig, GatewayConfig, TxId};
 use weavedrive_testgw::{
     BackgroundGateway, GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data,
@@ -169,10 +171,43 @@ fn block_files(cache: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Every block file and every committed extent is whole (see [`assert_block_files_whole`] and
+/// [`assert_extents_whole`]). Returns how many chunks the cache holds: blocks, and whole
+/// chunks in extents.
+fn assert_chunks_whole(cache: &Path, what: &str) -> usize {
+    assert_block_files_whole(cache, what) + assert_extents_whole(cache, what)
+}
+
+/// Every committed extent (one with a piece list) loads, is of its length and holds, piece
+/// by piece, what its list says (the store's own scrub). A crash must never leave a
+/// committed extent that is not whole. Returns how many whole chunks they hold.
+fn assert_extents_whole(cache: &Path, what: &str) -> usize {
+    let committed = std::fs::read_dir(cache.join("extents"))
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| e.file_name().to_str().unwrap().ends_with(".pieces"))
+                .count()
+        })
+        .unwrap_or(0);
+    let store = ExtentStore::open(cache).unwrap();
+    assert_eq!(
+        store.count() as usize,
+        committed,
+        "{what}: a committed extent did not load"
+    );
+    let mut chunks = 0;
+    for extent in store.list() {
+        let found = store.scrub(&extent).unwrap();
+        assert_eq!(found, ExtentCheck::Sound, "{what}: extent of {}", extent.id);
+        chunks += extent.pieces().iter().filter(|p| p.whole_chunk).count();
+    }
+    chunks
+}
+
 /// Every block file is whole and under its real name: `blocks/<2 hex>/<64 hex>`, decoding
 /// cleanly (the store's own checks), and holding data whose sha256 is its name. A crash must
 /// never leave anything else there. Returns how many blocks there are.
-fn assert_blocks_whole(cache: &Path, what: &str) -> usize {
+fn assert_block_files_whole(cache: &Path, what: &str) -> usize {
     let files = block_files(cache);
     for path in &files {
         let name = path.file_name().unwrap().to_str().unwrap();
@@ -321,7 +356,7 @@ impl Fixture {
             tmp_files(cache)
         );
         assert_eq!(
-            assert_blocks_whole(cache, &format!("{what}: after resuming")) as u64,
+            assert_chunks_whole(cache, &format!("{what}: after resuming")) as u64,
             total
         );
         let info = self.stat(cache, 0);
@@ -441,7 +476,7 @@ fn preload_fills_the_cache_and_stat_reports_it() {
     );
     assert!(ls.contains("2 transaction(s)"), "{ls}");
     // 13 + 1 blocks, each whole and named by its hash; nothing left in tmp/.
-    assert_eq!(assert_blocks_whole(&cache, "after preload"), 14);
+    assert_eq!(assert_chunks_whole(&cache, "after preload"), 14);
     assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
 
     // A second preload of cached data needs the network not at all (header from the cache).
@@ -503,7 +538,7 @@ fn killed_preload_leaves_a_usable_cache() {
             Some(libc::SIGKILL),
             "{what}: preload was not killed but exited: {status}"
         );
-        let on_disk = assert_blocks_whole(&cache, &format!("{what}: after the kill"));
+        let on_disk = assert_chunks_whole(&cache, &format!("{what}: after the kill"));
         assert!(on_disk >= kill_after, "{what}");
         let left_in_tmp = tmp_files(&cache).len();
         // What a writer killed mid-put leaves: a temp file named after its (dead) pid. The
@@ -599,7 +634,7 @@ fn preload_killed_at_random_moments_resumes_every_time() {
         } else {
             assert!(status.success(), "{what}: preload failed: {status}");
         }
-        assert_blocks_whole(&cache, &format!("{what}: after the kill"));
+        assert_chunks_whole(&cache, &format!("{what}: after the kill"));
         fx.wait_for_quiet_gateway();
         // (stat may fetch the header when the kill came before it was stored.)
         let cached = num(&fx.stat(&cache, 0), "chunks_cached");
@@ -640,7 +675,7 @@ fn two_processes_share_a_cache_dir() {
     );
 
     // Each block once (content-addressed), all whole; no temp files.
-    assert_eq!(assert_blocks_whole(&cache, "shared") as u64, total);
+    assert_eq!(assert_chunks_whole(&cache, "shared") as u64, total);
     assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
     fx.assert_reads_back_offline(&cache, &[0, 1, 2], "shared cache");
 
@@ -672,7 +707,7 @@ fn gc_and_clear_respect_pins() {
     assert_eq!(cached(0), (5, true), "gc evicted a pinned tx");
     // (Its record went too: stat fetches it again, with the one chunk that proves its place.)
     assert_eq!(cached(1), (1, false), "gc --to 0 kept unpinned blocks");
-    assert_eq!(block_files(&cache).len(), 6);
+    assert_eq!(assert_chunks_whole(&cache, "after gc"), 6);
     // B's blocks come back on demand.
     fx.preload(&cache, std::slice::from_ref(&b), &[]);
     assert_eq!(cached(1), (5, false));
@@ -682,12 +717,12 @@ fn gc_and_clear_respect_pins() {
     let ls = fx.cache_cmd(&cache, &["ls"]);
     assert!(!ls.contains(&b), "clear kept B's map: {ls}");
     assert!(ls_row(&ls, &a).contains("100.0%"), "{ls}");
-    assert_eq!(block_files(&cache).len(), 5);
+    assert_eq!(assert_chunks_whole(&cache, "after clear"), 5);
 
     fx.cache_cmd(&cache, &["unpin", &a]);
     assert!(!cache.join("pins").join(&a).exists(), "unpin left the pin");
     fx.cache_cmd(&cache, &["clear"]);
-    assert!(block_files(&cache).is_empty(), "{:?}", block_files(&cache));
+    assert_eq!(assert_chunks_whole(&cache, "after unpin and clear"), 0);
     let ls = fx.cache_cmd(&cache, &["ls"]);
     assert!(
         ls.contains("0 transaction(s)") && !ls.contains(&a) && !ls.contains(&b),
@@ -843,7 +878,7 @@ fn a_full_disk_fails_the_preload_clearly_and_keeps_nothing_torn() {
         1,
         "one warning, not one per block: {stderr}"
     );
-    let kept = assert_blocks_whole(&cache, "full disk");
+    let kept = assert_chunks_whole(&cache, "full disk");
     assert!(kept < 16, "{kept} blocks cannot fit in 1 MiB");
     assert!(
         tmp_files(&cache).is_empty(),
@@ -921,7 +956,7 @@ fn get_leaves_what_it_fetched_cached_unless_no_cache() {
 
     fx.assert_got(&fx.get(&cached, 0, &live, &[]), 0, "cold get");
     assert_eq!(
-        assert_blocks_whole(&cached, "after get") as u64,
+        assert_chunks_whole(&cached, "after get") as u64,
         chunks(size)
     );
     fx.gateway.reset_stats();
@@ -960,13 +995,14 @@ fn get_leaves_what_it_fetched_cached_unless_no_cache() {
 fn cache_verify_finds_rot_and_forged_blocks_and_repair_fetches_them_again() {
     let fx = fixture(&[3 * M + 5, 1000], GatewayOptions::default());
     let cache = fx.cache_dir("cache");
-    fx.preload(&cache, &[fx.id(0), fx.id(1)], &[]);
-    let blocks = assert_blocks_whole(&cache, "after preload");
+    // Blocks only: extents have their own test.
+    fx.preload(&cache, &[fx.id(0), fx.id(1)], &["--no-extents"]);
+    let blocks = assert_chunks_whole(&cache, "after preload");
     assert_eq!(blocks, 13 + 1);
     let clean = fx.cache_cmd(&cache, &["verify"]);
     assert!(
         clean.starts_with(&format!(
-            "{blocks} blocks sound (3.0 MiB), 2 records loaded"
+            "{blocks} blocks sound (3.0 MiB), 0 extents sound, 2 records loaded"
         )),
         "{clean}"
     );
@@ -1014,8 +1050,8 @@ fn cache_verify_finds_rot_and_forged_blocks_and_repair_fetches_them_again() {
 
     // Read back (the two chunks fetched again), then damaged again for the repair: a torn
     // file this time, and the same forgery.
-    fx.preload(&cache, &[fx.id(0)], &[]);
-    assert_eq!(assert_blocks_whole(&cache, "after re-preload"), blocks);
+    fx.preload(&cache, &[fx.id(0)], &["--no-extents"]);
+    assert_eq!(assert_chunks_whole(&cache, "after re-preload"), blocks);
     std::fs::write(rotten, b"torn").unwrap();
     std::fs::write(forged, &raw).unwrap();
     let chunks_before = fx.gateway.stats().chunk;
@@ -1025,7 +1061,7 @@ fn cache_verify_finds_rot_and_forged_blocks_and_repair_fetches_them_again() {
         "{repaired}"
     );
     assert_eq!(fx.gateway.stats().chunk - chunks_before, 2, "{repaired}");
-    assert_eq!(assert_blocks_whole(&cache, "after repair"), blocks);
+    assert_eq!(assert_chunks_whole(&cache, "after repair"), blocks);
     assert!(rotten.exists() && forged.exists());
     let dead = dead_gateway();
     for n in 0..2 {
@@ -1035,5 +1071,127 @@ fn cache_verify_finds_rot_and_forged_blocks_and_repair_fetches_them_again() {
     assert!(
         clean.starts_with(&format!("{blocks} blocks sound")),
         "{clean}"
+    );
+}
+
+/// Flips one byte of a cache file in place (extents are read-only files; root writes anyway).
+fn flip_byte(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x08], at).unwrap();
+}
+
+/// A preload leaves one extent file per large transaction (its blocks gone); bit rot in it
+/// is found by `cache verify` (the piece named, the extent removed, exit 1), and
+/// `--repair` fetches the transaction again, proven, and assembles a sound extent: then it
+/// reads back with the gateway down.
+#[test]
+fn a_corrupt_extent_is_found_by_the_scrub_and_repair_assembles_it_again() {
+    let fx = fixture(&[3 * M + 5], GatewayOptions::default());
+    let (cache, id) = (fx.cache_dir("cache"), fx.id(0));
+    fx.preload(&cache, std::slice::from_ref(&id), &[]);
+    assert_eq!(assert_extents_whole(&cache, "after preload"), 13);
+    assert!(block_files(&cache).is_empty(), "{:?}", block_files(&cache));
+    let extent = cache.join("extents").join(&id);
+    let clean = fx.cache_cmd(&cache, &["verify"]);
+    assert!(clean.contains(", 1 extents sound,"), "{clean}");
+
+    flip_byte(&extent, 2 * M as u64 + 17);
+    let output = fx.run(&cache, &["cache", "verify"]);
+    assert!(!output.status.success(), "verify passed a corrupt extent");
+    let report = text(&output.stdout);
+    assert!(
+        report.contains(&format!(
+            "corrupt, removed: extent of {id}: bytes 2097152..2359296 do not match their SHA-256"
+        )),
+        "{report}"
+    );
+    assert!(!extent.exists(), "the corrupt extent was not removed");
+    assert!(text(&output.stderr).contains("1 corrupt extent(s)"));
+
+    // Assembled again from a new preload, then damaged again for the repair.
+    fx.preload(&cache, std::slice::from_ref(&id), &[]);
+    assert_eq!(assert_extents_whole(&cache, "after re-preload"), 13);
+    flip_byte(&extent, 5);
+    let chunks_before = fx.gateway.stats().chunk;
+    let repaired = fx.cache_cmd(&cache, &["verify", "--repair"]);
+    assert!(
+        repaired.contains("fetched again, proven and assembled: 1 extent(s)"),
+        "{repaired}"
+    );
+    assert_eq!(fx.gateway.stats().chunk - chunks_before, 13, "{repaired}");
+    assert_eq!(assert_extents_whole(&cache, "after repair"), 13);
+    fx.assert_got(&fx.get(&cache, 0, &dead_gateway(), &[]), 0, "after repair");
+}
+
+/// SIGKILL while a preload assembles its extent (a temp extent file exists): nothing
+/// committed is torn, every chunk is still cached (blocks go only after the commit), the
+/// transaction reads back right with the gateway down, and the next preload sweeps the
+/// dead writer's temp file and assembles the extent.
+#[test]
+fn a_preload_killed_while_assembling_its_extent_leaves_only_verified_data() {
+    let size = 48 * M + 5;
+    let fx = fixture(&[size], GatewayOptions::default());
+    let id = fx.id(0);
+    let mut landed = 0;
+    for round in 0..3 {
+        let what = format!("round {round}");
+        let cache = fx.cache_dir(&format!("cache-{round}"));
+        let mut preload = fx.spawn(&cache, &["preload", &id, "-q"], &what);
+        let started = Instant::now();
+        let assembling = |cache: &Path| {
+            tmp_files(cache).iter().any(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .contains("-extent-")
+            })
+        };
+        let killed = loop {
+            if assembling(&cache) {
+                break true;
+            }
+            if preload.exited().is_some() {
+                break false;
+            }
+            assert!(started.elapsed() < COMMAND_TIMEOUT, "{what}: no progress");
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        let status = preload.sigkill();
+        if killed {
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(libc::SIGKILL),
+                "{what}: {status}"
+            );
+            landed += 1;
+        }
+        assert_chunks_whole(&cache, &format!("{what}: after the kill"));
+        let info = fx.stat(&cache, 0);
+        assert_eq!(num(&info, "bytes_cached"), size as u64, "{what}: {info}");
+        fx.assert_got(&fx.get(&cache, 0, &dead_gateway(), &[]), 0, &what);
+
+        fx.preload(&cache, std::slice::from_ref(&id), &[]);
+        assert!(
+            tmp_files(&cache).is_empty(),
+            "{what}: {:?}",
+            tmp_files(&cache)
+        );
+        assert_eq!(
+            assert_extents_whole(&cache, &format!("{what}: after the next preload")),
+            chunks(size) as usize
+        );
+        assert!(block_files(&cache).is_empty(), "{what}");
+    }
+    assert!(
+        landed >= 2,
+        "only {landed} of 3 kills landed during assembly"
     );
 }

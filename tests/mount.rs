@@ -228,7 +228,11 @@ fn faults_mid_read_are_retried_and_bad_data_is_eio() {
     let file = File::open(mount.data(bad)).unwrap();
     faults.always(Target::Chunk, Fault::CorruptChunk);
     let mut buf = vec![0u8; 4096];
-    let err = file.read_exact_at(&mut buf, 300 * K as u64).unwrap_err();
+    // In its last chunk: the open's read of the GGUF magic (verify-on-open) starts a 1 MiB
+    // read-ahead window, which may fetch (and prove) the first chunks before the fault is set.
+    let err = file
+        .read_exact_at(&mut buf, (2 * M - 4096) as u64)
+        .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     faults.clear();
     mount.stop();
@@ -527,8 +531,9 @@ fn a_multi_gib_file_mmaps_and_reads_at_random_within_the_memory_budget() {
         now / M as u64
     );
     // The overhead: up to 64 chunk requests in flight (body, decoded chunk, proof), FUSE and
-    // runtime threads, the chunk map, the allocator's slack. Measured: 126 MiB at the peak in all.
-    const BUDGET_AND_OVERHEAD: u64 = (64 + 96) * M as u64;
+    // runtime threads, the chunk map, the allocator's slack. Measured: 126 MiB at the peak in
+    // all (2026-11), 159-162 MiB on a 2-core machine under the whole suite (2026-12-03).
+    const BUDGET_AND_OVERHEAD: u64 = (64 + 128) * M as u64;
     assert!(
         peak <= BUDGET_AND_OVERHEAD,
         "peak RSS {} MiB",
@@ -1305,4 +1310,101 @@ fn verify_on_open_fails_the_opens_it_covers_and_no_others() {
     assert_eq!(head[..], gguf[..100]);
     drop(file);
     mount.stop();
+}
+
+/// How the mount serves an open data file now: `passthrough` (the kernel reads the extent
+/// file) or `fuse` (our reads).
+fn io_mode(path: &Path) -> String {
+    let name = std::ffi::CString::new("user.weavedrive.io").unwrap();
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: valid C strings and a buffer of the length given.
+    let n = unsafe {
+        libc::getxattr(
+            c_path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert!(n >= 0, "getxattr: {}", std::io::Error::last_os_error());
+    String::from_utf8(buf[..n as usize].to_vec()).unwrap()
+}
+
+/// A file read cold through the mount gets an extent once all of it is cached; while an
+/// open through our reads is live the kernel's rule holds (no passthrough open of that
+/// inode, which would fail with EIO), and once every file is closed the next open is
+/// passthrough: read, pread and mmap then give the same bytes straight from the extent.
+/// With `--passthrough off` (a kernel without it, simulated) the same opens are served by
+/// our reads from the extent, and give the same bytes.
+#[test]
+fn cached_files_are_read_by_the_kernel_from_their_extent() {
+    if !fuse_available() {
+        return;
+    }
+    let fx = fixture(&[6 * M + 7]);
+    let (id, bytes) = &fx.txs[0];
+    // (Explicitly: the test command runs the mount tests again with passthrough off.)
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &["--passthrough", "auto"]);
+    let path = mount.data(id);
+    let extent = fx.dir.path().join("cache/extents").join(id.to_string());
+
+    let cold = File::open(&path).unwrap();
+    let mut all = vec![0u8; bytes.len()];
+    cold.read_exact_at(&mut all, 0).unwrap();
+    assert!(all == bytes[..]);
+    assert_eq!(io_mode(&path), "fuse");
+    // Opened while `cold` is open: ours too, whether or not the extent is there yet.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !extent.exists() {
+        let again = File::open(&path).unwrap();
+        assert_eq!(io_mode(&path), "fuse");
+        let mut head = [0u8; 4096];
+        again.read_exact_at(&mut head, 0).unwrap();
+        assert!(head[..] == bytes[..4096]);
+        assert!(Instant::now() < deadline, "no extent was assembled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = File::open(&path).unwrap();
+    assert_eq!(io_mode(&path), "fuse", "passthrough beside a cached open");
+    drop((cold, during));
+
+    let check = |expected_mode: &str| {
+        let file = File::open(&path).unwrap();
+        assert_eq!(io_mode(&path), expected_mode);
+        assert!(std::fs::read(&path).unwrap() == bytes[..]);
+        let mut piece = vec![0u8; 300 * K];
+        file.read_exact_at(&mut piece, 5 * M as u64 + 11).unwrap();
+        assert!(piece[..] == bytes[5 * M + 11..5 * M + 11 + 300 * K]);
+        // SAFETY: a read-only private mapping of a file we keep open, dropped below.
+        let map = unsafe { memmap(&file, bytes.len()) };
+        assert!(*map == bytes[..], "mmap");
+        // SAFETY: mapped just above with this length.
+        unsafe { libc::munmap(map.as_ptr() as *mut _, bytes.len()) };
+    };
+    check("passthrough");
+    drop(mount);
+
+    let mount = Mounted::start(&fx.gateway.url(), fx.dir.path(), &["--passthrough", "off"]);
+    assert_eq!(mount.data(id), path);
+    check("fuse");
+    mount.stop();
+}
+
+/// Maps `len` bytes of `file` read-only.
+unsafe fn memmap(file: &File, len: usize) -> &'static [u8] {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the caller keeps the file open and unmaps before it goes.
+    unsafe {
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(ptr, libc::MAP_FAILED, "{}", std::io::Error::last_os_error());
+        std::slice::from_raw_parts(ptr.cast(), len)
+    }
 }

@@ -72,6 +72,15 @@ impl Env {
         Drive::new(self.config(disk_budget, memory_budget)).unwrap()
     }
 
+    /// A Drive that keeps blocks only (no extent files): for what the block tier itself does.
+    fn blocks_only_drive(&self, disk_budget: u64, memory_budget: u64) -> Drive {
+        Drive::new(DriveConfig {
+            extents: false,
+            ..self.config(disk_budget, memory_budget)
+        })
+        .unwrap()
+    }
+
     fn chunk_requests(&self) -> u64 {
         self.gateway.stats().chunk
     }
@@ -212,7 +221,7 @@ async fn pinned_transactions_survive_eviction_and_restarts() {
 async fn corrupt_truncated_and_missing_blocks_are_refetched() {
     let env = env(&[2 * M]).await;
     let (id, bytes) = &env.txs[0];
-    env.drive(1 << 30, M)
+    env.blocks_only_drive(1 << 30, M)
         .preload(id, false, |_, _| {})
         .await
         .unwrap();
@@ -227,7 +236,7 @@ async fn corrupt_truncated_and_missing_blocks_are_refetched() {
     std::fs::remove_file(&files[2]).unwrap();
 
     env.gateway.reset_stats();
-    let drive = env.drive(1 << 30, M);
+    let drive = env.blocks_only_drive(1 << 30, M);
     assert!(read_all(&drive, id, 2 * M, 300 * K).await == bytes[..]);
     assert_eq!(env.chunk_requests(), 3);
     assert_eq!(drive.stats().disk.unwrap().corrupt_dropped, 2);
@@ -391,7 +400,7 @@ async fn large_reads_from_disk_are_split_across_threads_and_exact() {
     let size = 9 * M + 777;
     let env = env(&[size]).await;
     let (id, bytes) = env.txs[0].clone();
-    env.drive(1 << 30, M)
+    env.blocks_only_drive(1 << 30, M)
         .preload(&id, false, |_, _| {})
         .await
         .unwrap();
@@ -402,7 +411,7 @@ async fn large_reads_from_disk_are_split_across_threads_and_exact() {
     std::fs::write(&bad, corrupt).unwrap();
 
     env.gateway.reset_stats();
-    let drive = env.drive(1 << 30, 512 * K);
+    let drive = env.blocks_only_drive(1 << 30, 512 * K);
     let got = drive.read_at(&id, 12_345, 8 * M).await.unwrap();
     assert!(got[..] == bytes[12_345..12_345 + 8 * M as usize]);
     assert_eq!(
@@ -432,12 +441,12 @@ async fn large_reads_from_disk_are_split_across_threads_and_exact() {
 async fn read_ahead_brings_disk_blocks_into_memory_ahead_of_the_reader() {
     let env = env(&[8 * M]).await;
     let (id, bytes) = env.txs[0].clone();
-    env.drive(1 << 30, M)
+    env.blocks_only_drive(1 << 30, M)
         .preload(&id, false, |_, _| {})
         .await
         .unwrap();
     env.gateway.reset_stats();
-    let drive = env.drive(1 << 30, 64 * M);
+    let drive = env.blocks_only_drive(1 << 30, 64 * M);
     let file = drive.open(&id).await.unwrap();
     let first = file.read_at(0, 128 * K).await.unwrap();
     assert!(first[..] == bytes[..128 * K as usize]);
@@ -646,4 +655,48 @@ async fn a_reader_joining_a_fetch_that_met_a_lie_asks_again() {
         "the lie reached the first reader"
     );
     assert_eq!(late.unwrap(), bytes.slice(at as usize..at as usize + 10));
+}
+
+/// Two transactions holding the same bytes: once the first has an extent (its blocks gone),
+/// the second's chunks are found in it by name, and such a read is checked against the
+/// name. Bit rot in the extent is caught there: the extent is dropped and the chunks come
+/// from the gateway again, right. Reads through the extent's own file handle are checked
+/// only when it is assembled and by the scrub (see the store's module doc).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunk_read_by_name_from_a_corrupt_extent_is_caught_and_fetched_again() {
+    let bytes = pseudo_random_data(77, 2 * M as usize);
+    let env = env_with(
+        vec![bytes.clone(), bytes.clone()],
+        GatewayOptions::default(),
+    )
+    .await;
+    let ((a, _), (b, _)) = (&env.txs[0], &env.txs[1]);
+    // The second is read first: its chunk map learns the chunks' names (proven hashes).
+    let drive = env.drive(1 << 30, M);
+    assert!(read_all(&drive, b, 2 * M, 300 * K).await == bytes[..]);
+    drive.preload(a, false, |_, _| {}).await.unwrap();
+    let extent = env.dir.path().join("extents").join(a.to_string());
+    assert_eq!(std::fs::metadata(&extent).unwrap().len(), 2 * M);
+    assert!(block_files(env.dir.path()).is_empty());
+
+    // Same chunks: the second is now served from the first's extent, no chunk fetched.
+    env.gateway.reset_stats();
+    let fresh = env.drive(1 << 30, M);
+    assert!(read_all(&fresh, b, 2 * M, 300 * K).await == bytes[..]);
+    assert_eq!(env.chunk_requests(), 0);
+
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&extent)
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"\xff\xfe", 3).unwrap();
+    let fresh = env.drive(1 << 30, M);
+    assert!(read_all(&fresh, b, 2 * M, 300 * K).await == bytes[..]);
+    assert!(!extent.exists(), "the corrupt extent was not dropped");
+    // (The first chunk was the bad one: from then on the extent is gone.)
+    assert_eq!(
+        env.chunk_requests(),
+        8,
+        "every chunk it held is fetched again"
+    );
 }

@@ -33,6 +33,7 @@ use weavedrive_namespace::{Attr, File, Kind, Namespace, Node, NsError, xattr};
 use crate::VerifyOnOpen;
 use crate::errno::errno;
 use crate::inodes::{Inodes, ROOT};
+use crate::passthrough::{Io, Passthrough, PassthroughState};
 
 /// Data under an id never changes: the kernel may keep names and attributes for a long time.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -44,13 +45,23 @@ thread_local! {
 
 /// Largest kernel read request and read-ahead we ask for.
 const MAX_IO: u32 = 1 << 20;
+/// Says how an open data file is served right now (`passthrough` or `fuse`); not listed.
+const IO_XATTR: &[u8] = b"user.weavedrive.io";
+
+/// An open file: what it reads, and how the kernel was told to serve it.
+struct Opened {
+    file: File,
+    ino: u64,
+    io: Io,
+}
 
 pub struct WeaveFs {
     ns: Namespace,
     inodes: Inodes,
     /// What each open file reads: a data handle, or the JSON read at open (one open reads one
     /// version whatever the memos drop meanwhile).
-    open: Mutex<HashMap<u64, File>>,
+    open: Mutex<HashMap<u64, Opened>>,
+    passthrough: PassthroughState,
     /// Which data files are verified whole when opened (see `verified_if_mappable`).
     verify_on_open: VerifyOnOpen,
     next_handle: AtomicU64,
@@ -66,11 +77,13 @@ impl WeaveFs {
         runtime: tokio::runtime::Handle,
         policy: AccessPolicy,
         verify_on_open: VerifyOnOpen,
+        passthrough: Passthrough,
     ) -> Self {
         WeaveFs {
             ns: Namespace::new(drive, runtime, policy),
             inodes: Inodes::default(),
             open: Mutex::default(),
+            passthrough: PassthroughState::new(passthrough),
             verify_on_open,
             next_handle: AtomicU64::new(1),
             // SAFETY: getuid/getgid cannot fail.
@@ -145,9 +158,12 @@ impl WeaveFs {
         Ok((self.file_attr(ino, self.ns.attr(node)?), ttl(node)))
     }
 
-    fn remember(&self, file: File) -> fuser::FileHandle {
+    fn remember(&self, file: File, ino: u64, io: Io) -> fuser::FileHandle {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        self.open.lock().unwrap().insert(fh, file);
+        self.open
+            .lock()
+            .unwrap()
+            .insert(fh, Opened { file, ino, io });
         fuser::FileHandle(fh)
     }
 
@@ -225,6 +241,7 @@ impl Filesystem for WeaveFs {
         if let Err(max) = config.set_max_readahead(MAX_IO) {
             let _ = config.set_max_readahead(max);
         }
+        self.passthrough.negotiate(config);
         Ok(())
     }
 
@@ -276,10 +293,24 @@ impl Filesystem for WeaveFs {
             .node(ino)
             .and_then(|node| self.ns.open(node).map_err(errno))
             .and_then(|file| self.verified_if_mappable(file));
-        match opened {
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) => return reply.error(e),
+        };
+        let extent = match &file {
+            File::Data(handle) => handle.extent_file(),
+            File::Json(_) => None,
+        };
+        match self.passthrough.open(ino.0, extent, &reply) {
+            Io::Backed(backing) => {
+                let fh = self.remember(file, ino.0, Io::Backed(backing.clone()));
+                reply.opened_passthrough(fh, FopenFlags::empty(), &backing)
+            }
             // Immutable: let the page cache keep it across opens.
-            Ok(file) => reply.opened(self.remember(file), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(e),
+            Io::Ours => reply.opened(
+                self.remember(file, ino.0, Io::Ours),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
         }
     }
 
@@ -295,7 +326,7 @@ impl Filesystem for WeaveFs {
         reply: ReplyData,
     ) {
         tracing::trace!(ino = ino.0, offset, size, "read");
-        let opened = self.open.lock().unwrap().get(&fh.0).cloned();
+        let opened = self.open.lock().unwrap().get(&fh.0).map(|o| o.file.clone());
         // A read without an open of ours (none in practice): open it for this read.
         let file = match opened {
             Some(file) => Ok(file),
@@ -322,7 +353,10 @@ impl Filesystem for WeaveFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.open.lock().unwrap().remove(&fh.0);
+        let opened = self.open.lock().unwrap().remove(&fh.0);
+        if let Some(opened) = opened {
+            self.passthrough.release(opened.ino, opened.io);
+        }
         reply.ok();
     }
 
@@ -403,6 +437,9 @@ impl Filesystem for WeaveFs {
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let name = std::os::unix::ffi::OsStrExt::as_bytes(name);
+        if name == IO_XATTR && matches!(self.node(ino), Ok(Node::Data(_))) {
+            return reply_sized(reply, size, self.passthrough.describe(ino.0).as_bytes());
+        }
         match self
             .node(ino)
             .and_then(|node| self.ns.xattrs(node).map_err(errno))

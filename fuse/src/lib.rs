@@ -8,6 +8,7 @@
 mod errno;
 mod fs;
 mod inodes;
+mod passthrough;
 
 use std::io;
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::path::Path;
 pub use errno::errno_for;
 pub use fs::WeaveFs;
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
+pub use passthrough::Passthrough;
 use weavedrive_cache::{AccessPolicy, Drive};
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,10 @@ pub struct MountOptions {
     /// gateway serves verified fails the open (EIO) instead of a page fault of a mapping
     /// (which the kernel retries for good under MAP_POPULATE).
     pub verify_on_open: VerifyOnOpen,
+    /// Whether fully cached files are handed to the kernel (FUSE passthrough, Linux 6.9+)
+    /// so that their reads never reach this process. Defaults to `Auto`, or to what
+    /// `WEAVEDRIVE_PASSTHROUGH` says.
+    pub passthrough: Passthrough,
 }
 
 /// Which data files an open verifies whole first. Verifying costs an open the time to fetch
@@ -58,6 +64,7 @@ impl Default for MountOptions {
             threads: Self::DEFAULT_THREADS,
             policy: AccessPolicy::AllowAll,
             verify_on_open: VerifyOnOpen::default(),
+            passthrough: Passthrough::from_env(),
         }
     }
 }
@@ -91,6 +98,7 @@ pub fn mount(
         runtime,
         options.policy.clone(),
         options.verify_on_open,
+        options.passthrough,
     );
     fuser::spawn_mount(fs, mountpoint, &config)
 }

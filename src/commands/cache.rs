@@ -80,16 +80,26 @@ pub async fn run(drive: &Drive, command: CacheCommand, budget: u64) -> anyhow::R
 async fn verify(drive: &Drive, repair: bool) -> anyhow::Result<()> {
     let check = drive.verify_cache(repair, |_, _| {}).await?;
     println!(
-        "{} blocks sound ({}), {} records loaded",
+        "{} blocks sound ({}), {} extents sound, {} records loaded",
         check.sound_blocks,
         format_size(check.sound_bytes),
+        check.sound_extents,
         check.records
     );
     for (key, why) in &check.corrupt {
         println!("corrupt, removed: block {}: {why}", hex::encode(key));
     }
+    for (id, why) in &check.corrupt_extents {
+        println!("corrupt, removed: extent of {id}: {why}");
+    }
     if repair {
         println!("fetched again and proven: {} chunk(s)", check.refetched);
+        if !check.corrupt_extents.is_empty() {
+            println!(
+                "fetched again, proven and assembled: {} extent(s)",
+                check.repaired_extents
+            );
+        }
         for failed in &check.unrepaired {
             println!("not repaired: {failed}");
         }
@@ -99,10 +109,12 @@ async fn verify(drive: &Drive, repair: bool) -> anyhow::Result<()> {
                 check.unrepaired.len()
             );
         }
-    } else if !check.corrupt.is_empty() {
+    } else if !check.corrupt.is_empty() || !check.corrupt_extents.is_empty() {
         anyhow::bail!(
-            "{} corrupt block(s) removed; `weavedrive cache verify --repair` fetches them again",
-            check.corrupt.len()
+            "{} corrupt block(s) and {} corrupt extent(s) removed; `weavedrive cache verify \
+             --repair` fetches them again",
+            check.corrupt.len(),
+            check.corrupt_extents.len()
         );
     }
     Ok(())

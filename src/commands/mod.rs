@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             allow_other,
             threads,
             verify_on_open,
+            passthrough,
             access,
             gateway,
             cache,
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 threads,
                 policy,
                 verify_on_open: verify_on_open.into(),
+                passthrough: passthrough.into(),
             };
             mount::run(
                 &runtime,

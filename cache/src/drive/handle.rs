@@ -4,11 +4,16 @@
 //!
 //! A data item's first read waits for its signature check over all of its data (`item/`):
 //! every read goes through [`FileHandle::ready`] before any byte leaves.
+//!
+//! A file whose extent is committed when it is opened (`extent.rs`) reads from that one file
+//! instead: one `pread` per read, no read core, no read-ahead (the kernel's does). A handle
+//! closed with all of its chunks on disk and no extent yet starts one.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::extent::{ExtentFile, extent_read_failed};
 use super::prefetch::Window;
 use super::read::{Owned, Reused, Slice};
 use super::span::Span;
@@ -19,15 +24,31 @@ pub struct FileHandle {
     drive: Drive,
     span: Span,
     window: Window,
+    extent: Option<ExtentFile>,
+}
+
+impl Drop for FileHandle {
+    fn drop(&mut self) {
+        if self.extent.is_none() {
+            self.drive.open_extent(&self.span);
+        }
+    }
 }
 
 impl FileHandle {
     pub(super) fn new(drive: Drive, span: Span) -> Self {
         FileHandle {
+            extent: drive.open_extent(&span),
             drive,
             span,
             window: Window::default(),
         }
+    }
+
+    /// The extent file this handle reads, if it had one when opened: a frontend may hand it
+    /// to the kernel (FUSE passthrough). Its bytes were verified when it was assembled.
+    pub fn extent_file(&self) -> Option<&std::fs::File> {
+        self.extent.as_ref().map(|e| &*e.file)
     }
 
     /// Waits until this file's bytes may be served (a data item: its signature checked over
@@ -75,6 +96,18 @@ impl FileHandle {
 
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
         self.ready().await?;
+        if let Some((file, at, n)) = self.extent_range(offset, len)? {
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; n];
+                file.read_into(at, &mut buf).map(|()| Bytes::from(buf))
+            })
+            .await
+            .map_err(std::io::Error::other)?;
+            match read {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => extent_read_failed(self.id(), &e),
+            }
+        }
         let (at, len) = self.begin(offset, len)?;
         self.drive.read_tx(&self.span.tx, at, len).await
     }
@@ -83,7 +116,13 @@ impl FileHandle {
     /// is read on the calling thread with no runtime hop. Must not be called on a runtime
     /// thread.
     pub fn read_at_blocking(&self, offset: u64, len: u64) -> Result<Bytes, DriveError> {
-        let (at, len) = self.begin_blocking(offset, len)?;
+        self.ready_blocking()?;
+        let mut buf = Vec::new();
+        if let Some(n) = self.read_extent(offset, len, &mut buf)? {
+            buf.truncate(n);
+            return Ok(Bytes::from(buf));
+        }
+        let (at, len) = self.begin(offset, len)?;
         self.drive
             .read_blocking(&self.span.tx, at, len, Owned::default())
     }
@@ -98,29 +137,73 @@ impl FileHandle {
         buf: &mut Vec<u8>,
         consume: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, DriveError> {
-        let (at, len) = self.begin_blocking(offset, len)?;
+        self.ready_blocking()?;
+        if let Some(n) = self.read_extent(offset, len, buf)? {
+            return Ok(consume(&buf[..n]));
+        }
+        let (at, len) = self.begin(offset, len)?;
         self.drive
             .read_blocking(&self.span.tx, at, len, Reused(buf, consume))
     }
 
     /// `read_at_blocking` straight into `out` (a frontend's buffer, a wasm guest's memory):
     /// fills `out[..n]` and returns `n`, which is short only at the end of the data. Missing
-    /// chunks of a large read are fetched in parallel.
+    /// chunks of a large read are fetched in parallel; from an extent, a large read is
+    /// split across threads.
     pub fn read_into_blocking(&self, offset: u64, out: &mut [u8]) -> Result<usize, DriveError> {
-        let (at, len) = self.begin_blocking(offset, out.len() as u64)?;
+        self.ready_blocking()?;
+        if let Some((file, at, n)) = self.extent_range(offset, out.len() as u64)? {
+            match file.read_into(at, &mut out[..n]) {
+                Ok(()) => return Ok(n),
+                Err(e) => extent_read_failed(self.id(), &e),
+            }
+        }
+        let (at, len) = self.begin(offset, out.len() as u64)?;
         let out = &mut out[..len as usize];
         self.drive.read_blocking(&self.span.tx, at, len, Slice(out))
+    }
+
+    /// Where a read of `len` bytes at `offset` lies in this handle's extent (cut at the
+    /// end), if it has one: the extent, the offset in it and the length.
+    fn extent_range(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<(ExtentFile, u64, usize)>, DriveError> {
+        let Some(extent) = &self.extent else {
+            return Ok(None);
+        };
+        // `locate` refuses what may not be served (an item that failed its check).
+        let (at, n) = self.span.locate(offset, len)?;
+        Ok(Some((extent.clone(), at - self.span.start, n as usize)))
+    }
+
+    /// A read from the extent into `buf` (grown as needed): `Some(n)` bytes, or `None`
+    /// when there is no extent or reading it failed (then blocks serve the read).
+    fn read_extent(
+        &self,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<usize>, DriveError> {
+        let Some((file, at, n)) = self.extent_range(offset, len)? else {
+            return Ok(None);
+        };
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        match file.read_into(at, &mut buf[..n]) {
+            Ok(()) => Ok(Some(n)),
+            Err(e) => {
+                extent_read_failed(self.id(), &e);
+                Ok(None)
+            }
+        }
     }
 
     /// Starts fetching `range` in the background (a reader's hint that it will need it).
     pub fn prefetch(&self, range: Range<u64>) {
         self.drive.prefetch(&self.span.tx, self.span.to_tx(range));
-    }
-
-    /// [`Self::begin`] after [`Self::ready_blocking`].
-    fn begin_blocking(&self, offset: u64, len: u64) -> Result<(u64, u64), DriveError> {
-        self.ready_blocking()?;
-        self.begin(offset, len)
     }
 
     /// Where a read of `len` bytes at `offset` lies in the transaction's data (cut at the

@@ -9,11 +9,13 @@
 //! * `read.rs`: read planning, the one read core behind every read;
 //! * `chunk.rs`: chunks fetched, proven and kept; `flight.rs`: single-flight;
 //! * `prefetch/`: prefetch and read-ahead (disk-to-memory promotion, a reader's window);
+//! * `extent.rs`: when an id gets an extent file (one file, read by the kernel or one pread);
 //! * `keep.rs`: preload, pins, the records' share of the disk, gc and clear;
 //! * `handle.rs`: an open file; `info.rs`, `error.rs`, `memo.rs`: reports, errors, memos.
 
 mod chunk;
 mod error;
+mod extent;
 mod flight;
 mod handle;
 mod in_order;
@@ -35,6 +37,7 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 pub use error::{DriveError, ItemRefusal};
+pub use extent::EXTENT_MIN_BYTES;
 pub use handle::FileHandle;
 pub use in_order::InOrderRead;
 pub use info::{DriveStats, Metadata, TxInfo, header_json};
@@ -76,6 +79,10 @@ pub struct DriveConfig {
     /// that bundle's data_root), and serve items of signature types this build cannot check.
     /// Whoever signed the bundle (a gateway can) then decides an item's bytes. Off by default.
     pub trust_bundle_signer: bool,
+    /// Assemble an extent file for each transaction or item of at least
+    /// [`EXTENT_MIN_BYTES`] whose every chunk is on disk (see `store/extents.rs`), and read
+    /// it from there. On by default; off, blocks serve every read.
+    pub extents: bool,
 }
 
 /// Defaults, named so that the command line's defaults are these same values.
@@ -95,6 +102,7 @@ impl Default for DriveConfig {
             prefetch_max: 64 << 20,
             preload_concurrency: Self::DEFAULT_PRELOAD_CONCURRENCY,
             trust_bundle_signer: false,
+            extents: true,
         }
     }
 }
@@ -142,6 +150,8 @@ struct Inner {
     pinned: Mutex<HashSet<TxId>>,
     /// Blocks being read from disk into memory ahead of a sequential reader.
     promotions: Promotions,
+    /// Ids whose extent is being assembled by this process.
+    assembling: Mutex<HashSet<TxId>>,
     /// Why the disk cache last refused a write (full, read-only), for preload's error.
     last_disk_error: Mutex<Option<String>>,
     counters: Counters,
@@ -200,6 +210,7 @@ impl Drive {
                 pins,
                 pinned: Mutex::default(),
                 promotions: Promotions::new(PARALLEL_DISK_READS),
+                assembling: Mutex::default(),
                 last_disk_error: Mutex::default(),
                 counters: Counters::default(),
                 runtime: tokio::runtime::Handle::try_current().ok(),

@@ -12,6 +12,7 @@
 //! evicted (even one pinned here) is just a miss, a put of a block already on disk writes
 //! nothing, and the budget holds per process, approximately (`open` counts what is on disk).
 
+use std::collections::HashSet;
 use std::fs::{self, DirEntry, File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
@@ -27,7 +28,9 @@ use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN, MAX_PREFIX_LEN};
+use super::extents::{Extent, ExtentStore};
 use super::index::Index;
+use crate::arweave::TxId;
 
 /// A recently read block kept open with its verified header and page table, so a small read
 /// costs one `pread` and one page checksum instead of open, two reads and close. The file is
@@ -55,6 +58,11 @@ pub struct DiskStore {
     /// Block files `open` found of impossible size and removed, and why: for the scrub's
     /// report (reads never see them).
     dropped_at_open: Mutex<Vec<(BlockKey, String)>>,
+    /// Whole transactions and items in one file each (`extents.rs`): in the same budget,
+    /// and where a block no longer on disk may still be, whole.
+    extents: ExtentStore,
+    /// Transactions pinned here: their extents, and their items', are never evicted.
+    pinned_roots: Mutex<HashSet<TxId>>,
     /// Fault injection: fail every write after its header, as a full disk would.
     #[cfg(test)]
     fail_writes: std::sync::atomic::AtomicBool,
@@ -94,6 +102,9 @@ pub struct DiskStats {
     pub evictions: u64,
     pub corrupt_dropped: u64,
     pub write_errors: u64,
+    /// Extent files (whole transactions or items) and their bytes, also in the budget.
+    pub extents: u64,
+    pub extent_bytes: u64,
 }
 
 impl DiskStore {
@@ -117,13 +128,14 @@ impl DiskStore {
             counters: Counters::default(),
             tmp_seq: AtomicU64::new(0),
             dropped_at_open: Mutex::new(Vec::new()),
+            extents: ExtentStore::open(dir)?,
+            pinned_roots: Mutex::default(),
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicBool::new(false),
         };
         store.load_index()?;
         // A budget smaller than last run's takes effect at once.
-        let victims = store.index().pop_victims(budget_bytes);
-        store.delete_evicted_logged(victims);
+        store.make_room_logged(budget_bytes);
         Ok(store)
     }
 
@@ -137,7 +149,8 @@ impl DiskStore {
         self.reserved.store(bytes, Relaxed);
     }
 
-    fn block_budget(&self) -> u64 {
+    /// What blocks and extents may take together.
+    fn room(&self) -> u64 {
         self.budget.saturating_sub(self.reserved.load(Relaxed))
     }
 
@@ -149,7 +162,7 @@ impl DiskStore {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 self.index().remove(key);
-                return Ok(self.miss());
+                return Ok(self.chunk_from_extent(key)?.map(Bytes::from));
             }
             Err(err) => return Err(err),
         };
@@ -226,8 +239,14 @@ impl DiskStore {
         debug_assert_eq!(range.len(), out.len());
         let path = self.block_path(key);
         let Some(block) = self.open_block(key, &path)? else {
-            self.miss();
-            return Ok(false);
+            let Some(chunk) = self.chunk_from_extent(key)? else {
+                return Ok(false);
+            };
+            if range.end > chunk.len() {
+                return Ok(false);
+            }
+            out.copy_from_slice(&chunk[range]);
+            return Ok(true);
         };
         let (file, prefix) = (&block.file, &block.prefix);
         if range.end > prefix.data_len {
@@ -318,18 +337,136 @@ impl DiskStore {
             }
             self.counters.writes.fetch_add(1, Relaxed);
         }
-        let victims = {
-            let mut index = self.index();
-            index.insert(key, size, SystemTime::now());
-            index.pop_victims(self.block_budget())
-        };
-        self.delete_evicted_logged(victims);
+        self.index().insert(key, size, SystemTime::now());
+        self.make_room_logged(self.room());
         Ok(())
     }
 
-    /// Whether the block's file exists (on disk, whoever wrote it; not checked).
+    /// Whether the block is on disk (whoever wrote it; not checked): its file, or an extent
+    /// holding it whole.
     pub fn contains(&self, key: &BlockKey) -> bool {
         fs::symlink_metadata(self.block_path(key)).is_ok_and(|meta| meta.is_file())
+            || self.extents.holds(key)
+    }
+
+    /// [`Self::contains`] as far as this process's index knows (no file system call for
+    /// blocks: what other processes wrote since this store opened is not seen).
+    pub fn indexed(&self, key: &BlockKey) -> bool {
+        self.index().contains(key) || self.extents.holds(key)
+    }
+
+    /// The extent of `id`, if one is committed (noting the use).
+    pub fn extent(&self, id: &TxId) -> Option<Arc<Extent>> {
+        self.extents.get(id)
+    }
+
+    pub fn extents(&self) -> &ExtentStore {
+        &self.extents
+    }
+
+    /// Assembles the extent of `id` from `parts` (each a block and the range of its data
+    /// that belongs to `id`), each block read whole and checked against its SHA-256 as it is
+    /// copied; then deletes the blocks it holds whole. Fails, committing nothing, if a block
+    /// is missing or corrupt. Then evicts, if the extent took the store over budget.
+    pub fn assemble_extent(
+        &self,
+        id: &TxId,
+        root: &TxId,
+        parts: &[(BlockKey, Range<usize>)],
+    ) -> io::Result<Arc<Extent>> {
+        let pieces = parts.iter().map(|(key, range)| {
+            let data = self.get(key)?.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("block {} is not (or no longer) cached", hex::encode(key)),
+                )
+            })?;
+            if range.end > data.len() {
+                return Err(io::Error::other("a block is shorter than its chunk"));
+            }
+            Ok((data[range.clone()].to_vec(), range.len() == data.len()))
+        });
+        let extent = self.extents.assemble(id, root, pieces)?;
+        // Committed: the blocks it holds whole go (a reader that misses one finds it there).
+        for piece in extent.pieces().iter().filter(|p| p.whole_chunk) {
+            self.index().remove(&piece.hash);
+            self.open_blocks().pop(&piece.hash);
+            remove_if_present(&self.block_path(&piece.hash))?;
+        }
+        self.make_room_logged(self.room());
+        Ok(extent)
+    }
+
+    /// Keeps extents whose root is `id` from eviction (see [`Self::pin`] for blocks).
+    pub fn pin_root(&self, id: &TxId) {
+        self.pinned_roots().insert(*id);
+    }
+
+    pub fn unpin_root(&self, id: &TxId) {
+        self.pinned_roots().remove(id);
+    }
+
+    fn pinned_roots(&self) -> MutexGuard<'_, HashSet<TxId>> {
+        self.pinned_roots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A block no longer in its own file, from an extent holding it whole: checked against
+    /// its name (an extent that fails is removed whole). Counts the hit or the miss.
+    fn chunk_from_extent(&self, key: &BlockKey) -> io::Result<Option<Vec<u8>>> {
+        match self.extents.read_chunk(key)? {
+            Some(chunk) => {
+                self.counters.hits.fetch_add(1, Relaxed);
+                Ok(Some(chunk))
+            }
+            None => Ok(self.miss().map(|b| b.to_vec())),
+        }
+    }
+
+    /// Evicts least recently used unpinned blocks and extents, whichever was used longer
+    /// ago first, until together they take at most `room` bytes (or only pinned ones are
+    /// left). Returns the bytes freed.
+    fn make_room(&self, room: u64) -> io::Result<u64> {
+        let mut freed = 0;
+        loop {
+            let (victims, extent) = {
+                let mut index = self.index();
+                let taken = index.bytes() + self.extents.bytes();
+                if taken <= room {
+                    break;
+                }
+                let pinned = self.pinned_roots().clone();
+                let oldest_extent = self.extents.least_recently_used(|r| pinned.contains(r));
+                let block_target = room.saturating_sub(self.extents.bytes());
+                match (index.oldest_unpinned(), oldest_extent) {
+                    (None, None) => break,
+                    (Some(block), Some((id, used))) if used <= block => (Vec::new(), Some(id)),
+                    (None, Some((id, _))) => (Vec::new(), Some(id)),
+                    (Some(_), Some((_, used))) => {
+                        // Blocks used before the oldest extent (at least one: it is older).
+                        (index.pop_victims_before(block_target, used), None)
+                    }
+                    (Some(_), None) => (index.pop_victims(block_target), None),
+                }
+            };
+            if victims.is_empty() && extent.is_none() {
+                break;
+            }
+            freed += self.delete_evicted(victims)?;
+            if let Some(id) = extent {
+                self.counters.evictions.fetch_add(1, Relaxed);
+                freed += self.extents.remove(&id)?.unwrap_or(0);
+            }
+        }
+        Ok(freed)
+    }
+
+    /// For paths where eviction is a side effect that must not fail the caller.
+    fn make_room_logged(&self, room: u64) {
+        if let Err(err) = self.make_room(room) {
+            tracing::warn!("evicting cached blocks: {err}");
+        }
     }
 
     /// Pins are refcounted and held by this process only; a pinned block is never evicted here,
@@ -352,12 +489,17 @@ impl DiskStore {
     /// Evicts least recently used unpinned blocks until at most `target_bytes` remain.
     /// Returns the bytes freed.
     pub fn evict_to(&self, target_bytes: u64) -> io::Result<u64> {
-        let victims = self.index().pop_victims(target_bytes);
-        self.delete_evicted(victims)
+        self.make_room(target_bytes)
     }
 
-    /// Removes every unpinned block, including ones other processes wrote.
+    /// Removes every unpinned block and extent, including ones other processes wrote.
     pub fn clear(&self) -> io::Result<()> {
+        let pinned = self.pinned_roots().clone();
+        for extent in self.extents.list() {
+            if !pinned.contains(&extent.root) {
+                self.extents.remove(&extent.id)?;
+            }
+        }
         self.index().pop_all_unpinned();
         self.open_blocks().clear();
         let mut first_err = None;
@@ -388,6 +530,8 @@ impl DiskStore {
             evictions: c.evictions.load(Relaxed),
             corrupt_dropped: c.corrupt_dropped.load(Relaxed),
             write_errors: c.write_errors.load(Relaxed),
+            extents: self.extents.count(),
+            extent_bytes: self.extents.bytes(),
         }
     }
 
@@ -408,18 +552,20 @@ impl DiskStore {
 
     fn record_hit(&self, key: &BlockKey, file: &File, size: u64) {
         let now = SystemTime::now();
-        let (touch, victims) = {
+        let (touch, grew) = {
             let mut index = self.index();
-            let touch = index.hit(key, size, now);
-            // A block another process wrote is new to this index and may take it over budget.
-            (touch, index.pop_victims(self.budget))
+            let taken = index.bytes();
+            (index.hit(key, size, now), index.bytes() > taken)
         };
         if touch {
             // Best effort: the mtime only orders eviction after a restart.
             let _ = file.set_modified(now);
         }
         self.counters.hits.fetch_add(1, Relaxed);
-        self.delete_evicted_logged(victims);
+        // A block another process wrote is new to this index and may take it over budget.
+        if grew {
+            self.make_room_logged(self.budget);
+        }
     }
 
     fn drop_corrupt(&self, key: &BlockKey, path: &Path, why: impl std::fmt::Display) {
@@ -491,13 +637,6 @@ impl DiskStore {
             }
         }
         first_err.map_or(Ok(freed), Err)
-    }
-
-    /// For paths where eviction is a side effect that must not fail the caller.
-    fn delete_evicted_logged(&self, victims: Vec<(BlockKey, u64)>) {
-        if let Err(err) = self.delete_evicted(victims) {
-            tracing::warn!("evicting cached blocks: {err}");
-        }
     }
 
     fn load_index(&self) -> io::Result<()> {

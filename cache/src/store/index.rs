@@ -147,6 +147,31 @@ impl Index {
         victims
     }
 
+    pub(super) fn contains(&self, key: &BlockKey) -> bool {
+        self.lru.contains(key) || self.pinned.get(key).is_some_and(|p| p.entry.is_some())
+    }
+
+    /// When the least recently used unpinned block was last used.
+    pub(super) fn oldest_unpinned(&self) -> Option<SystemTime> {
+        self.lru.peek_lru().map(|(_, entry)| entry.touched)
+    }
+
+    /// [`Self::pop_victims`], but only blocks last used before `before`.
+    pub(super) fn pop_victims_before(
+        &mut self,
+        target: u64,
+        before: SystemTime,
+    ) -> Vec<(BlockKey, u64)> {
+        let mut victims = Vec::new();
+        while self.bytes > target && self.oldest_unpinned().is_some_and(|t| t < before) {
+            let (key, entry) = self.lru.pop_lru().expect("peeked");
+            self.blocks -= 1;
+            self.bytes -= entry.size;
+            victims.push((key, entry.size));
+        }
+        victims
+    }
+
     /// Pops every unpinned block.
     pub(super) fn pop_all_unpinned(&mut self) -> Vec<(BlockKey, u64)> {
         let mut victims = Vec::with_capacity(self.lru.len());

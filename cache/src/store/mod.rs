@@ -16,12 +16,15 @@
 //!                            chunk: the proven data_hash and a checksum (a sparse file)
 //!   items/<id>               where a resolved data item sits, as JSON: root, offset, and
 //!                            whether its signature was checked (items.rs)
+//!   extents/<id>             the whole data of a transaction or item, read-only, and
+//!   extents/<id>.pieces      what it is made of; see "Extent files" below (extents.rs)
 //!   pins/<id>                empty: transaction <id> is pinned (pins.rs)
 //!   modules/<sha>-<engine>.cwasm
 //!                            `weavedrive run`'s compiled modules (modules.rs): trusted
 //!                            native code this user's runs wrote, outside the disk budget
 //!   tmp/                     files being written, each named `<pid>-...`: blocks
-//!                            (`<pid>-<seq>-<random>`), headers and maps (`<pid>-map-...`),
+//!                            (`<pid>-<seq>-<random>`), extents (`<pid>-extent-...`),
+//!                            headers and maps (`<pid>-map-...`),
 //!                            item records (`<pid>-item-...`), modules (`<pid>-module-...`)
 //! ```
 //!
@@ -67,52 +70,59 @@
 //! * **Removal** (records past their share, `clear`) deletes `tx/<id>/` or `items/<id>`; a kill
 //!   midway leaves a partial `tx/<id>/`, which the rules above treat as absent.
 //!
-//! # Planned: extent files for warm reads at the disk's speed (issue 18; not built yet)
+//! # Extent files: warm reads at the disk's speed
 //!
-//! Written before the code, as the issue asks; nothing below exists yet. Today a warm read
-//! opens (or finds open) a 256 KiB block file, preads it, checks an xxh3 per page and copies
-//! into a FUSE reply of at most 128 KiB: CPU per byte, 0.5x-0.75x of a local file. The plan is
-//! that a fully cached file costs our process nothing per byte.
+//! Written before the code (issue 18), then corrected to what was built. A warm read from
+//! block files opens (or finds open) a 256 KiB file, preads it, checks an xxh3 per page and
+//! copies into a FUSE reply: CPU per byte, 0.5x-0.75x of a local file. A fully cached file
+//! instead costs our process nothing per byte (`extents.rs`, `drive/extent.rs`).
 //!
 //! * **What:** `extents/<id>`: the data of one transaction, or of one data item, in one
-//!   file, byte `n` of the data at file offset `n`: what FUSE passthrough (Linux 6.9+,
-//!   `CONFIG_FUSE_PASSTHROUGH`, which this machine's 6.18 has; fuser 0.18's
-//!   `ReplyOpen::open_backing` / `opened_passthrough`, `KernelConfig::set_max_stack_depth(1)`;
-//!   registering a backing file needs CAP_SYS_ADMIN) needs to let the kernel serve `read`,
-//!   the page cache and `mmap` from it directly.
-//! * **When:** once every chunk of the id is on disk and verified (the end of a preload, or
-//!   an open of a file whose chunks are all cached), assembled in the background: each block
-//!   read whole and checked against its SHA-256 name as it is copied, in order, into
-//!   `tmp/<pid>-extent-...`; the file fsynced, made read-only, fs-verity enabled where the
-//!   filesystem has it (our test kernel has `CONFIG_FS_VERITY` off: untested there), renamed into
-//!   `extents/`, the directory fsynced; only then are the id's block files deleted, so a
-//!   crash or power loss leaves either the whole extent or the blocks, never neither and
-//!   never a torn extent under its name. An item's extent is assembled after its signature
-//!   check, from its root transaction's verified blocks.
-//! * **Until then:** partially cached data is served as today, from block files.
-//! * **Dedup:** blocks stay named by their SHA-256; a transaction whose blocks moved into an
-//!   extent keeps its chunk map, so a read of chunk `i` of any transaction looks for the
-//!   block, then for an extent holding a chunk of that hash (an in-memory hash -> (extent,
-//!   offset) index built from the maps of transactions that have extents, and rebuilt from
-//!   `extents/` and `tx/` at open), then the network.
-//! * **Budget, pins, gc:** extents count in the disk budget by their size and are evicted
-//!   whole, least recently used first (atime kept like blocks' mtime); a pinned id's extent is
-//!   never evicted; `gc` and `clear` treat an extent like the blocks it replaced.
-//! * **Several processes:** an extent is immutable once renamed; a reader that finds a block
-//!   gone looks for the extent (the rename happens before the blocks go), so a process
-//!   assembling never makes another one miss.
+//!   read-only file, byte `n` of the data at file offset `n`, beside `extents/<id>.pieces`
+//!   (its root transaction, its length, and per piece, a chunk or the part of one an item
+//!   holds, offset, length, SHA-256 and whether it is a whole chunk). One contiguous file is
+//!   what FUSE passthrough needs (Linux 6.9+, `CONFIG_FUSE_PASSTHROUGH`; fuser 0.18's
+//!   `ReplyOpen::open_backing` / `opened_passthrough`; registering a backing file needs
+//!   CAP_SYS_ADMIN): the kernel then serves `read`, the page cache and `mmap` from it.
+//! * **When:** for ids of at least 1 MiB (and at most half the budget: while it is
+//!   assembled, its blocks are there too) once every chunk is on disk and verified, and a
+//!   data item's signature checked: at the end of a preload, or in the background when a
+//!   handle is opened or closed with every chunk on disk. Each block is read whole and
+//!   checked against its SHA-256 name as it is copied, in order, into `tmp/<pid>-extent-...`;
+//!   the file is fsynced, made read-only and renamed into `extents/`; then the piece list is
+//!   written the same way, which commits the extent; the directory is fsynced; only then are
+//!   the blocks it holds whole deleted. A crash leaves temp files (swept like blocks'), or a
+//!   data file without a piece list (never used; swept after an hour), or a committed extent
+//!   beside some of its blocks: never a torn extent under a committed name, never neither.
+//!   fs-verity is not enabled (this project's test kernel has `CONFIG_FS_VERITY` off).
+//! * **Until then:** partially cached data is served from block files, as before.
+//! * **Dedup:** blocks stay named by their SHA-256. A whole-chunk piece's SHA-256 is the
+//!   chunk's proven `data_hash`, so the store keeps a hash -> (extent, offset) index from the
+//!   piece lists, and a block no longer in its own file is read from an extent holding it
+//!   and checked against its name ([`DiskStore::get`], [`DiskStore::read_into`]): another
+//!   transaction sharing the chunk, or the bundle an item's extent came from, still finds it.
+//!   Two ids whose bytes are the same still get an extent each.
+//! * **Budget, pins, gc:** extents count in the disk budget by their size; blocks and extents
+//!   are evicted in one least-recently-used order (an extent's use is its mtime, touched at
+//!   most once a minute), an extent whole; one whose root transaction is pinned never;
+//!   `gc` and `clear` treat an extent like the blocks it replaced.
+//! * **Several processes:** an extent is immutable once committed; a store rescans
+//!   `extents/` when a block it looks for is missing and the directory changed (another
+//!   process committed one), and forgets an extent whose file another process removed.
+//!   Blocks go only after the commit, so a process assembling never makes another one miss.
 //! * **Integrity at rest:** an extent has no page checksums (the kernel reads it without us).
-//!   It is checked when written (every chunk against its SHA-256), by `cache verify` (every
-//!   chunk region against the map's `data_hash`), and page by page by fs-verity where the
-//!   filesystem has it. Between scrubs, bit rot inside an extent is served; a block file's
-//!   page checksum would have caught it. The README's trust section must say so.
-//! * **Without passthrough** (older kernels, no CAP_SYS_ADMIN, or switched off): reads of an
-//!   extent are one `pread` into the reply (no per-page work on data verified at assembly),
-//!   with large FUSE reads (`max_read` 1 MiB); the WASI shim preads from the extent straight
-//!   into guest memory, split across threads for large reads.
+//!   It is checked when written (every block against its SHA-256), by `cache verify` (every
+//!   piece against its SHA-256), and on every read of a chunk by name. Between scrubs, bit
+//!   rot inside an extent is served to readers of the file itself; a block file's page
+//!   checksum would have caught it. The README's trust section says so.
+//! * **Without passthrough** (older kernels, no CAP_SYS_ADMIN, or `--passthrough off`): reads
+//!   of an extent are one `pread` into the reply (no per-page work on data verified at
+//!   assembly); the WASI shim preads from the extent straight into guest memory, split
+//!   across threads for reads of 8 MiB or more.
 
 pub mod block_file;
 pub mod disk;
+pub mod extents;
 mod index;
 pub(crate) mod items;
 pub mod memory;
@@ -123,6 +133,7 @@ pub mod txmap;
 
 pub use block_file::{BlockCorrupt, BlockKey};
 pub use disk::{DiskStats, DiskStore, Scrubbed};
+pub use extents::{Extent, ExtentCheck};
 pub use modules::ModuleStore;
 
 /// A temporary file in the cache's `tmp/`, named `<pid>-<kind>-<random>` so that one a killed
