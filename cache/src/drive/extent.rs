@@ -50,17 +50,17 @@ impl ExtentFile {
 }
 
 impl Drive {
-    /// The extent of what `span` names, opened, if one is committed and whole. Otherwise,
-    /// when every chunk of it is on disk, starts assembling one in the background (the next
-    /// open gets it).
-    pub(super) fn open_extent(&self, span: &Span) -> Option<ExtentFile> {
+    /// The extent of what `span` names, opened, if one is committed and whole. `known_only`:
+    /// only if this process knows of it already (no file system call unless it does: what a
+    /// read asks).
+    pub(super) fn open_extent(&self, span: &Span, known_only: bool) -> Option<ExtentFile> {
         if !self.inner.config.extents {
             return None;
         }
         let disk = self.inner.disk.as_ref()?;
-        let Some(extent) = disk.extent(&span.id()) else {
-            self.assemble_in_background(span);
-            return None;
+        let extent = match known_only {
+            true => disk.extents().known(&span.id())?,
+            false => disk.extent(&span.id())?,
         };
         if extent.len != span.len {
             tracing::warn!(id = %span.id(), "an extent of the wrong length: not used");
@@ -96,7 +96,10 @@ impl Drive {
         }
     }
 
-    fn assemble_in_background(&self, span: &Span) {
+    /// Assembles the extent of `span` in the background, if every chunk of it is on disk
+    /// (what a file handle does when it is closed: assembling beside a reader would compete
+    /// with it for the disk).
+    pub(super) fn assemble_in_background(&self, span: &Span) {
         if !self.fully_on_disk(span) {
             return;
         }

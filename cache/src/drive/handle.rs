@@ -5,11 +5,13 @@
 //! A data item's first read waits for its signature check over all of its data (`item/`):
 //! every read goes through [`FileHandle::ready`] before any byte leaves.
 //!
-//! A file whose extent is committed when it is opened (`extent.rs`) reads from that one file
-//! instead: one `pread` per read, no read core, no read-ahead (the kernel's does). A handle
-//! closed with all of its chunks on disk and no extent yet starts one.
+//! A file whose extent is committed (`extent.rs`) reads from that one file instead: one
+//! `pread` per read, no read core, no read-ahead (the kernel's does); a handle opened before
+//! its extent was committed switches to it. A handle closed with all of its chunks on disk
+//! and no extent yet starts one.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -24,21 +26,25 @@ pub struct FileHandle {
     drive: Drive,
     span: Span,
     window: Window,
-    extent: Option<ExtentFile>,
+    extent: OnceLock<ExtentFile>,
 }
 
 impl Drop for FileHandle {
     fn drop(&mut self) {
-        if self.extent.is_none() {
-            self.drive.open_extent(&self.span);
+        if self.extent.get().is_none() {
+            self.drive.assemble_in_background(&self.span);
         }
     }
 }
 
 impl FileHandle {
     pub(super) fn new(drive: Drive, span: Span) -> Self {
+        let extent = OnceLock::new();
+        if let Some(file) = drive.open_extent(&span, false) {
+            let _ = extent.set(file);
+        }
         FileHandle {
-            extent: drive.open_extent(&span),
+            extent,
             drive,
             span,
             window: Window::default(),
@@ -48,7 +54,16 @@ impl FileHandle {
     /// The extent file this handle reads, if it had one when opened: a frontend may hand it
     /// to the kernel (FUSE passthrough). Its bytes were verified when it was assembled.
     pub fn extent_file(&self) -> Option<&std::fs::File> {
-        self.extent.as_ref().map(|e| &*e.file)
+        self.extent.get().map(|e| &*e.file)
+    }
+
+    /// The extent this handle reads: the one it was opened with, or one committed since.
+    fn extent(&self) -> Option<&ExtentFile> {
+        if let Some(extent) = self.extent.get() {
+            return Some(extent);
+        }
+        let file = self.drive.open_extent(&self.span, true)?;
+        Some(self.extent.get_or_init(|| file))
     }
 
     /// Waits until this file's bytes may be served (a data item: its signature checked over
@@ -170,7 +185,7 @@ impl FileHandle {
         offset: u64,
         len: u64,
     ) -> Result<Option<(ExtentFile, u64, usize)>, DriveError> {
-        let Some(extent) = &self.extent else {
+        let Some(extent) = self.extent() else {
             return Ok(None);
         };
         // `locate` refuses what may not be served (an item that failed its check).

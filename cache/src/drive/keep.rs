@@ -21,7 +21,20 @@ impl Drive {
         &self,
         id: &TxId,
         pin: bool,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<u64, DriveError> {
+        self.keep(id, pin, progress, true).await
+    }
+
+    /// [`Self::preload`], its extent assembled before it returns if `assemble` (not for an
+    /// open that verifies a file whole: the reader that follows would compete with it; the
+    /// extent comes when the file is closed).
+    async fn keep(
+        &self,
+        id: &TxId,
+        pin: bool,
         mut progress: impl FnMut(u64, u64),
+        assemble: bool,
     ) -> Result<u64, DriveError> {
         if self.inner.disk.is_none() {
             return Err(DriveError::NeedsDiskCache("preload"));
@@ -36,7 +49,9 @@ impl Drive {
         let filled = self.fill(id, &span, &mut progress).await;
         if filled.is_ok() {
             // Every chunk is on disk and verified: one file for the kernel to read.
-            self.assemble(&span).await;
+            if assemble {
+                self.assemble(&span).await;
+            }
         }
         if filled.is_err()
             && newly_pinned
@@ -57,7 +72,7 @@ impl Drive {
         if self.inner.disk.is_none() {
             return Ok(());
         }
-        match self.preload(id, false, |_, _| {}).await {
+        match self.keep(id, false, |_, _| {}, false).await {
             Ok(_) | Err(DriveError::NotKept { .. }) => Ok(()),
             Err(e) => Err(e),
         }

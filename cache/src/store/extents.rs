@@ -180,6 +180,11 @@ impl ExtentStore {
         Some(extent)
     }
 
+    /// The extent of `id` if this store knows of it (no file system call, no use noted).
+    pub fn known(&self, id: &TxId) -> Option<Arc<Extent>> {
+        self.state().extents.get(id).cloned()
+    }
+
     /// Whether some extent holds the chunk named `key` whole.
     pub fn holds(&self, key: &BlockKey) -> bool {
         self.locate(key).is_some()

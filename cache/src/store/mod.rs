@@ -87,7 +87,9 @@
 //! * **When:** for ids of at least 1 MiB (and at most half the budget: while it is
 //!   assembled, its blocks are there too) once every chunk is on disk and verified, and a
 //!   data item's signature checked: at the end of a preload, or in the background when a
-//!   handle is opened or closed with every chunk on disk. Each block is read whole and
+//!   handle is closed with every chunk on disk (not while one is being read: assembling
+//!   beside a loader competes with it; a handle opened before the commit switches to the
+//!   extent at its next read). Each block is read whole and
 //!   checked against its SHA-256 name as it is copied, in order, into `tmp/<pid>-extent-...`;
 //!   the file is fsynced, made read-only and renamed into `extents/`; then the piece list is
 //!   written the same way, which commits the extent; the directory is fsynced; only then are
