@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*"; }
 
+# A fresh checkout (CI's) builds into the machine's cache, kept from run to run like the
+# llama.cpp build: its `target` and `fuzz/target` become links there (minutes of compiling
+# and the test models are then done once per machine, not once per checkout). A checkout
+# that has them already (a developer's) uses its own.
+build_cache=${XDG_CACHE_HOME:-$HOME/.cache}/weavedrive-build
+for dir in target fuzz/target; do
+  if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
+    mkdir -p "$build_cache/$dir" && ln -s "$build_cache/$dir" "$dir"
+  fi
+done
+
 log "test dependencies"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get update -qq && apt-get install -y -qq nodejs npm
