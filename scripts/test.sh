@@ -3,6 +3,9 @@
 # then runs lints and every test. Safe to re-run; installs are skipped when already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads the terminal; a caller's stdin must not reach a build (a run started in
+# the background of a shell whose stdin was a pipe had cargo's rustc probe read it).
+exec </dev/null
 
 log() { printf '\n== %s\n' "$*"; }
 
