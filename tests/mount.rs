@@ -1385,6 +1385,19 @@ fn cached_files_are_read_by_the_kernel_from_their_extent() {
         // SAFETY: mapped just above with this length.
         unsafe { libc::munmap(map.as_ptr() as *mut _, bytes.len()) };
     };
+    // The kernel sends a file's release after `close` returns: until the mount has seen
+    // those of `cold` and `during`, an open is still served by our reads (the kernel's rule).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while {
+        let _open = File::open(&path).unwrap();
+        io_mode(&path) != "passthrough"
+    } {
+        assert!(
+            Instant::now() < deadline,
+            "no passthrough once every open was closed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     check("passthrough");
     drop(mount);
 

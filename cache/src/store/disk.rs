@@ -349,10 +349,10 @@ impl DiskStore {
             || self.extents.holds(key)
     }
 
-    /// [`Self::contains`] as far as this process's index knows (no file system call for
-    /// blocks: what other processes wrote since this store opened is not seen).
+    /// [`Self::contains`] as far as this process's index knows, with no file system call:
+    /// what other processes wrote since this store opened is not seen.
     pub fn indexed(&self, key: &BlockKey) -> bool {
-        self.index().contains(key) || self.extents.holds(key)
+        self.index().contains(key) || self.extents.holds_known(key)
     }
 
     /// The extent of `id`, if one is committed (noting the use).
@@ -384,14 +384,19 @@ impl DiskStore {
             if range.end > data.len() {
                 return Err(io::Error::other("a block is shorter than its chunk"));
             }
-            Ok((data[range.clone()].to_vec(), range.len() == data.len()))
+            // `get` checked a whole block against its name: the extent keeps that name.
+            let whole = range.len() == data.len();
+            Ok((data.slice(range.clone()), whole.then_some(*key)))
         });
         let extent = self.extents.assemble(id, root, pieces)?;
         // Committed: the blocks it holds whole go (a reader that misses one finds it there).
+        // One that cannot be removed is only space, still in the budget: not a failure.
         for piece in extent.pieces().iter().filter(|p| p.whole_chunk) {
             self.index().remove(&piece.hash);
             self.open_blocks().pop(&piece.hash);
-            remove_if_present(&self.block_path(&piece.hash))?;
+            if let Err(e) = remove_if_present(&self.block_path(&piece.hash)) {
+                tracing::warn!("removing a block an extent now holds: {e}");
+            }
         }
         self.make_room_logged(self.room());
         Ok(extent)
@@ -420,7 +425,10 @@ impl DiskStore {
                 self.counters.hits.fetch_add(1, Relaxed);
                 Ok(Some(chunk))
             }
-            None => Ok(self.miss().map(|b| b.to_vec())),
+            None => {
+                self.miss();
+                Ok(None)
+            }
         }
     }
 
@@ -774,7 +782,7 @@ fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
     }
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
+pub(super) fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

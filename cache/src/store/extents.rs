@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::block_file::BlockKey;
+use super::disk::remove_if_present;
 use crate::arweave::TxId;
 
 const MAGIC: &[u8; 8] = b"WDEXTNT1";
@@ -185,9 +186,15 @@ impl ExtentStore {
         self.state().extents.get(id).cloned()
     }
 
-    /// Whether some extent holds the chunk named `key` whole.
+    /// Whether some extent holds the chunk named `key` whole (looking for other processes'
+    /// new extents if `extents/` changed).
     pub fn holds(&self, key: &BlockKey) -> bool {
         self.locate(key).is_some()
+    }
+
+    /// [`Self::holds`] as far as this store knows now: no file system call.
+    pub fn holds_known(&self, key: &BlockKey) -> bool {
+        self.state().by_hash.contains_key(key)
     }
 
     /// The chunk named `key` read from the extent holding it, checked against its name. An
@@ -217,7 +224,9 @@ impl ExtentStore {
         Ok(Some(buf))
     }
 
-    /// Writes `pieces` (each with its bytes, verified by the caller) as the extent of `id`:
+    /// Writes `pieces` as the extent of `id`: each its bytes, verified by the caller, and for a
+    /// whole chunk its name (the SHA-256 the caller checked, kept without hashing again; a
+    /// partial piece is hashed here):
     /// into a temp file, fsynced, made read-only and renamed into place, then its piece list
     /// the same way, which commits it; then the directory is fsynced. A kill at any point
     /// leaves temp files (swept at the next open) or an uncommitted data file (ignored, swept
@@ -226,7 +235,7 @@ impl ExtentStore {
         &self,
         id: &TxId,
         root: &TxId,
-        pieces: impl IntoIterator<Item = io::Result<(Vec<u8>, bool)>>,
+        pieces: impl IntoIterator<Item = io::Result<(impl AsRef<[u8]>, Option<BlockKey>)>>,
     ) -> io::Result<Arc<Extent>> {
         if let Some(done) = self.get(id) {
             return Ok(done);
@@ -235,13 +244,14 @@ impl ExtentStore {
         let mut list = Vec::new();
         let mut len = 0u64;
         for piece in pieces {
-            let (bytes, whole_chunk) = piece?;
-            data.as_file_mut().write_all(&bytes)?;
+            let (bytes, chunk_name) = piece?;
+            let bytes = bytes.as_ref();
+            data.as_file_mut().write_all(bytes)?;
             list.push(Piece {
                 offset: len,
                 len: bytes.len() as u32,
-                hash: Sha256::digest(&bytes).into(),
-                whole_chunk,
+                hash: chunk_name.unwrap_or_else(|| Sha256::digest(bytes).into()),
+                whole_chunk: chunk_name.is_some(),
             });
             len += bytes.len() as u64;
         }
@@ -499,13 +509,6 @@ fn is_older_than(entry: &fs::DirEntry, age: Duration) -> bool {
         .is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|a| a > age))
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,7 +530,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ExtentStore::open(dir.path()).unwrap();
         let (a, b, edge) = (chunk(1, 262144), chunk(2, 262144), chunk(3, 1000));
-        let pieces = [(a.clone(), true), (b.clone(), true), (edge.clone(), false)];
+        let pieces = [
+            (a.clone(), Some(key(&a))),
+            (b.clone(), Some(key(&b))),
+            (edge.clone(), None),
+        ];
         let extent = store.assemble(&id(9), &id(8), pieces.map(Ok)).unwrap();
         assert_eq!(extent.len, 262144 * 2 + 1000);
         assert_eq!(
@@ -559,7 +566,10 @@ mod tests {
             .assemble(
                 &id(1),
                 &id(1),
-                [Ok((a.clone(), true)), Ok((b.clone(), true))],
+                [
+                    Ok((a.clone(), Some(key(&a)))),
+                    Ok((b.clone(), Some(key(&b)))),
+                ],
             )
             .unwrap();
         let flip = |at: u64| {
@@ -574,7 +584,14 @@ mod tests {
         assert!(!extent.path().exists());
 
         let extent = store
-            .assemble(&id(1), &id(1), [Ok((a, true)), Ok((b, true))])
+            .assemble(
+                &id(1),
+                &id(1),
+                [
+                    Ok((a.clone(), Some(key(&a)))),
+                    Ok((b.clone(), Some(key(&b)))),
+                ],
+            )
             .unwrap();
         flip(10);
         let found = store.scrub(&extent).unwrap();
@@ -590,7 +607,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ExtentStore::open(dir.path()).unwrap();
         let pieces = [
-            Ok((chunk(1, 100), true)),
+            Ok((chunk(1, 100), None)),
             Err(io::Error::other("chunk gone")),
         ];
         assert!(store.assemble(&id(2), &id(2), pieces).is_err());
@@ -635,7 +652,7 @@ mod tests {
             ExtentStore::open(dir.path()).unwrap(),
         );
         let a = chunk(5, 2048);
-        one.assemble(&id(4), &id(4), [Ok((a.clone(), true))])
+        one.assemble(&id(4), &id(4), [Ok((a.clone(), Some(key(&a))))])
             .unwrap();
         assert_eq!(two.read_chunk(&key(&a)).unwrap(), Some(a.clone()));
         // Removed by the first: the second learns it when it next reads there.
