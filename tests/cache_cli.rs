@@ -20,7 +20,8 @@ use weavedrive_cache::store::block_file::{self, BlockKey};
 use weavedrive_cache::store::extents::ExtentStore;
 use weavedrive_cache::{Drive, DriveConfig, GatewayConfig, TxId};
 use weavedrive_testgw::{
-    BackgroundGateway, GatewayData, GatewayOptions, TestGateway, TestWallet, pseudo_random_data,
+    BackgroundGateway, Fault, GatewayData, GatewayOptions, Target, TestGateway, TestWallet,
+    pseudo_random_data,
 };
 
 const K: usize = 1024;
@@ -1065,7 +1066,9 @@ fn cache_verify_finds_rot_and_forged_blocks_and_repair_fetches_them_again() {
     assert!(rotten.exists() && forged.exists());
     let dead = dead_gateway();
     for n in 0..2 {
-        fx.assert_got(&fx.get(&cache, n, &dead, &[]), n, "after repair");
+        // (Blocks stay blocks: a `get` would otherwise move them into an extent.)
+        let got = fx.get(&cache, n, &dead, &["--no-extents"]);
+        fx.assert_got(&got, n, "after repair");
     }
     let clean = fx.cache_cmd(&cache, &["verify"]);
     assert!(
@@ -1193,5 +1196,114 @@ fn a_preload_killed_while_assembling_its_extent_leaves_only_verified_data() {
     assert!(
         landed >= 2,
         "only {landed} of 3 kills landed during assembly"
+    );
+}
+
+/// A cold `get` writes what it fetches straight into the extent (no block files, no
+/// assembly after): the extent is whole, and serves the next `get` with the gateway down.
+/// A `get` that fails half way (one chunk no gateway proves) keeps what it did fetch, as
+/// blocks: the next `get` asks only for the rest.
+#[test]
+fn a_cold_get_fills_the_extent_and_a_failed_one_keeps_its_chunks() {
+    let size = 6 * M + 77;
+    let fx = fixture(&[size], GatewayOptions::default());
+    let total = chunks(size);
+
+    let cache = fx.cache_dir("filled");
+    fx.assert_got(&fx.get(&cache, 0, &fx.url(), &[]), 0, "cold get");
+    assert!(block_files(&cache).is_empty(), "{:?}", block_files(&cache));
+    assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
+    assert_eq!(assert_extents_whole(&cache, "after get") as u64, total);
+    let info = fx.stat(&cache, 0);
+    assert_eq!(num(&info, "bytes_cached"), size as u64, "{info}");
+    fx.assert_got(&fx.get(&cache, 0, &dead_gateway(), &[]), 0, "warm get");
+    let clean = fx.cache_cmd(&cache, &["verify"]);
+    assert!(clean.contains(" 1 extents sound"), "{clean}");
+
+    // Chunk 13 of 25, wrong at every request.
+    let start = fx.gateway.data().tx(&fx.txs[0].0).unwrap().start_offset() + 13 * 256 * K as u64;
+    let bad = Target::ChunkIn {
+        start,
+        end: start + 256 * K as u64,
+    };
+    let rule = fx.gateway.faults().always(bad, Fault::CorruptChunk);
+    let cache = fx.cache_dir("failed");
+    let out = fx.cache_dir("out.bin");
+    let failed = fx.get(&cache, 0, &fx.url(), &["-o", out.to_str().unwrap()]);
+    assert!(
+        !failed.status.success(),
+        "a get with a forged chunk succeeded"
+    );
+    assert!(fx.gateway.faults().fired(rule) > 0);
+    fx.gateway.faults().clear();
+    assert_eq!(assert_extents_whole(&cache, "after the failed get"), 0);
+    assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
+    // (Blocks reach the reader in order: the 13 before the forged one were all fetched.)
+    let kept = assert_block_files_whole(&cache, "after the failed get") as u64;
+    assert!(kept >= 13, "only {kept} chunks kept");
+    assert!(!out.exists(), "a failed get left its output");
+    fx.wait_for_quiet_gateway();
+    fx.gateway.reset_stats();
+    fx.assert_got(&fx.get(&cache, 0, &fx.url(), &[]), 0, "get again");
+    assert_eq!(
+        fx.gateway.stats().chunk,
+        total - kept,
+        "the retry fetched kept chunks"
+    );
+    assert_eq!(
+        assert_extents_whole(&cache, "after the retry") as u64,
+        total
+    );
+    assert!(block_files(&cache).is_empty(), "{:?}", block_files(&cache));
+}
+
+/// SIGKILL while a cold `get` fills its extent: nothing half-written is ever served (the
+/// extent was a temp file, swept by the next process), and the next `get` reads it right.
+#[test]
+fn a_get_killed_while_filling_its_extent_leaves_only_verified_data() {
+    let size = 32 * M + 5;
+    let fx = fixture(&[size], slow_gateway());
+    let cache = fx.cache_dir("killed");
+    let out = fx.cache_dir("out.bin");
+    let args = [
+        "get",
+        &fx.id(0),
+        "-q",
+        "--concurrency",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let mut get = fx.spawn(&cache, &args, "get");
+    let started = Instant::now();
+    let filling = |cache: &Path| {
+        tmp_files(cache).iter().any(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.contains("-extent-") && p.metadata().is_ok_and(|m| m.len() > 4 * M as u64)
+        })
+    };
+    while !filling(&cache) {
+        assert!(
+            get.exited().is_none(),
+            "get ended before it could be killed"
+        );
+        assert!(started.elapsed() < COMMAND_TIMEOUT, "no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = get.sigkill();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "{status}"
+    );
+    assert!(!out.exists(), "a killed get left its output");
+    assert_eq!(assert_extents_whole(&cache, "after the kill"), 0);
+    assert_chunks_whole(&cache, "after the kill");
+    fx.wait_for_quiet_gateway();
+    fx.assert_got(&fx.get(&cache, 0, &fx.url(), &[]), 0, "get again");
+    assert!(tmp_files(&cache).is_empty(), "{:?}", tmp_files(&cache));
+    assert_eq!(
+        assert_extents_whole(&cache, "after the next get") as u64,
+        chunks(size)
     );
 }

@@ -74,6 +74,30 @@ impl Drive {
     }
 
     async fn fetch_and_store(&self, tx: &Arc<TxRecord>, index: usize) -> Result<Bytes, DriveError> {
+        let chunk = self.fetch_proven(tx, index).await?;
+        self.store_chunk(tx, index, chunk).await
+    }
+
+    /// Chunk `index` from the network, proven, its hash noted in memory only: for a caller
+    /// that keeps the bytes itself (an extent being filled), not as a block.
+    pub(super) async fn fetch_unstored(
+        &self,
+        tx: &Arc<TxRecord>,
+        index: usize,
+    ) -> Result<Bytes, DriveError> {
+        let chunk = self.fetch_proven(tx, index).await?;
+        self.accept_chunk(tx, index, &chunk)?;
+        tx.record_hash_in_memory(index, chunk.leaf.data_hash);
+        Ok(chunk.bytes)
+    }
+
+    /// Chunk `index` from the source, proven against the transaction's data root (moving the
+    /// transaction if no gateway proves it where it was said to be).
+    async fn fetch_proven(
+        &self,
+        tx: &Arc<TxRecord>,
+        index: usize,
+    ) -> Result<VerifiedChunk, DriveError> {
         let offset = tx.chunk_range(index).start;
         let location = tx.location().expect("chunked tx has a location");
         let chunk = match self.proven_chunk(&location, offset).await {
@@ -90,7 +114,7 @@ impl Drive {
             }
             Err(e) => return Err(e.into()),
         };
-        self.store_chunk(tx, index, chunk).await
+        Ok(chunk)
     }
 
     /// Keeps a chunk proven for `tx`: its block on disk and its hash in the map (checked to
@@ -101,12 +125,7 @@ impl Drive {
         index: usize,
         chunk: VerifiedChunk,
     ) -> Result<Bytes, DriveError> {
-        if chunk.leaf.range() != tx.chunk_range(index) {
-            return Err(DriveError::NonStandardLayout { id: tx.id(), index });
-        }
-        let counters = &self.inner.counters;
-        Counters::add(&counters.chunks_fetched, 1);
-        Counters::add(&counters.bytes_fetched, chunk.bytes.len() as u64);
+        self.accept_chunk(tx, index, &chunk)?;
         let hash = chunk.leaf.data_hash;
         if let Some(disk) = self.inner.disk.clone() {
             if self.tx_pinned(&tx.id()) {
@@ -129,6 +148,23 @@ impl Drive {
             tx.record_hash_in_memory(index, hash);
         }
         Ok(chunk.bytes)
+    }
+
+    /// Checks that a proven chunk is chunk `index` of the standard layout the cache
+    /// addresses by, and counts it as fetched.
+    fn accept_chunk(
+        &self,
+        tx: &TxRecord,
+        index: usize,
+        chunk: &VerifiedChunk,
+    ) -> Result<(), DriveError> {
+        if chunk.leaf.range() != tx.chunk_range(index) {
+            return Err(DriveError::NonStandardLayout { id: tx.id(), index });
+        }
+        let counters = &self.inner.counters;
+        Counters::add(&counters.chunks_fetched, 1);
+        Counters::add(&counters.bytes_fetched, chunk.bytes.len() as u64);
+        Ok(())
     }
 
     /// Counts a refused disk write and remembers why. Warns once: a full disk refuses every

@@ -7,9 +7,16 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{PoisonError, RwLock};
+
+use bytes::Bytes;
+
+use super::read::Prepared;
 use super::span::Span;
-use super::{Drive, blocking};
-use crate::store::BlockKey;
+use super::{Drive, DriveError, blocking};
+use crate::store::{BlockKey, ExtentWriter};
 
 /// Smaller files get no extent: a few blocks cost little to read, and every extent is one
 /// more file to keep.
@@ -85,6 +92,9 @@ impl Drive {
         };
         let (disk, id, root) = (self.inner.disk.clone(), span.id(), span.tx.id());
         let Some(disk) = disk else { return };
+        if disk.extents().known(&id).is_some() {
+            return;
+        }
         if !self.inner.assembling.lock().unwrap().insert(id) {
             return;
         }
@@ -150,6 +160,142 @@ impl Drive {
                 Some((span.tx.known_hash(i)?, from as usize..to as usize))
             })
             .collect()
+    }
+}
+
+/// An extent filled as a whole read of its span goes (`get`, `preload`): each chunk written
+/// at its place once proven, and the whole chunks fetched for it never become block files
+/// (one file written instead of one per chunk, and no assembly after). Committed when the
+/// read completes; otherwise what it got is kept as blocks.
+pub(super) struct Filling {
+    span: Span,
+    /// Taken out by [`Drive::finish_filling`]; writes hold it shared (they run in parallel).
+    writer: RwLock<Option<ExtentWriter>>,
+    failed: AtomicBool,
+}
+
+impl Filling {
+    /// Whether the span holds chunk `index` whole (then its bytes need no block file).
+    pub fn holds_whole(&self, index: usize) -> bool {
+        let r = self.span.tx.chunk_range(index);
+        r.start >= self.span.start && r.end <= self.span.start + self.span.len
+    }
+
+    /// Writes `bytes`, verified, found at byte `at` of the transaction's data (within one
+    /// chunk) at their place in the extent; a whole chunk under its proven name.
+    fn write(&self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let tx = &self.span.tx;
+        let index = tx.chunk_index(at);
+        let range = tx.chunk_range(index);
+        let whole = at == range.start && bytes.len() as u64 == range.end - range.start;
+        let name = whole.then(|| tx.known_hash(index)).flatten();
+        match &*self.writer.read().unwrap_or_else(PoisonError::into_inner) {
+            Some(writer) => writer.write(at - self.span.start, bytes, name),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drive {
+    /// An extent to fill while all of `span` is read, if it may have one, has none yet, and
+    /// none is being made here.
+    pub(super) fn begin_filling(&self, span: &Span) -> Option<Arc<Filling>> {
+        let disk = self.inner.disk.as_ref()?;
+        if !self.may_have_extent(span) || disk.extent(&span.id()).is_some() {
+            return None;
+        }
+        if !self.inner.assembling.lock().unwrap().insert(span.id()) {
+            return None;
+        }
+        match disk.begin_extent(&span.id(), &span.tx.id()) {
+            Ok(writer) => Some(Arc::new(Filling {
+                span: span.clone(),
+                writer: RwLock::new(Some(writer)),
+                failed: AtomicBool::new(false),
+            })),
+            Err(e) => {
+                self.inner.assembling.lock().unwrap().remove(&span.id());
+                self.disk_write_failed(&e, "could not start an extent; keeping blocks");
+                None
+            }
+        }
+    }
+
+    /// Chunk `index` of the span being filled, from memory, disk or the network (a chunk the
+    /// span holds whole is fetched without a block file), its part written into the extent.
+    /// Returns that part.
+    pub(super) async fn fill_chunk(
+        &self,
+        filling: &Arc<Filling>,
+        index: usize,
+    ) -> Result<Bytes, DriveError> {
+        let span = &filling.span;
+        let tx = &span.tx;
+        let range = tx.chunk_range(index);
+        let from = range.start.max(span.start);
+        let to = range.end.min(span.start + span.len);
+        let bytes = match self.prepare(tx, from, to - from) {
+            Prepared::Done(bytes) => bytes,
+            Prepared::Plan(_) if filling.holds_whole(index) && !self.on_disk(tx, index) => {
+                self.fetch_unstored(tx, index).await?
+            }
+            Prepared::Plan(_) => self.read_tx(tx, from, to - from).await?,
+        };
+        self.write_filling(filling, from, bytes.clone()).await;
+        Ok(bytes)
+    }
+
+    /// Writes `bytes` (verified) found at byte `at` of the data into the extent. A failed
+    /// write is a disk error like a block's: counted, and the extent abandoned.
+    async fn write_filling(&self, filling: &Arc<Filling>, at: u64, bytes: Bytes) {
+        if filling.failed.load(Relaxed) {
+            return;
+        }
+        let writing = filling.clone();
+        let written = tokio::task::spawn_blocking(move || writing.write(at, &bytes)).await;
+        if let Err(e) = written.map_err(std::io::Error::other).and_then(|r| r) {
+            filling.failed.store(true, Relaxed);
+            self.disk_write_failed(&e, "could not write an extent; keeping blocks");
+        }
+    }
+
+    /// Commits the extent if the read `completed` and every write went in; otherwise keeps
+    /// the whole chunks it got as blocks. Either way the chunk map on disk then names every
+    /// chunk proven for it.
+    pub(super) async fn finish_filling(&self, filling: Arc<Filling>, completed: bool) {
+        let Some(disk) = self.inner.disk.clone() else {
+            return;
+        };
+        let span = filling.span.clone();
+        let id = span.id();
+        let commit = completed && !filling.failed.load(Relaxed);
+        let done = blocking(move || {
+            // Waits for writes still running (a failed read may leave some behind it).
+            let writer = filling
+                .writer
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            let Some(writer) = writer else {
+                return Ok(());
+            };
+            match commit {
+                true => {
+                    let extent = disk.commit_extent(writer, span.len)?;
+                    tracing::debug!(%id, bytes = extent.len, "extent filled");
+                }
+                false => {
+                    let kept = disk.abandon_extent(writer);
+                    tracing::debug!(%id, kept, "extent not completed: its chunks kept as blocks");
+                }
+            }
+            span.chunks().try_for_each(|i| span.tx.persist_hash(i))
+        })
+        .await;
+        self.inner.assembling.lock().unwrap().remove(&id);
+        if let Err(e) = done {
+            tracing::info!(%id, error = %e, "no extent filled");
+        }
     }
 }
 

@@ -1,9 +1,14 @@
 //! Whole transactions and data items read in order, for `get`: through the same verified,
 //! cached read path as the mount (memory, then disk, then gateways, each chunk proven and
 //! kept), one block per read so each is the cached block itself, many blocks in flight so a
-//! cold read keeps the gateways busy, and no more than that in memory however large the data
-//! (what is fetched goes to the disk tier, not the memory tier, as a preload's does).
+//! cold read keeps the gateways busy (in a window twice that long, so one slow block holds
+//! back the writing, not the requests), and no more than the window in memory however large
+//! the data (what is fetched goes to the disk tier, not the memory tier, as a preload's
+//! does: into the extent itself when the data may have one, see `extent.rs`'s `Filling`).
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -12,6 +17,7 @@ use super::read::Prepared;
 use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
+use crate::store::txmap::TxRecord;
 
 /// What [`Drive::read_in_order`] will do for an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,22 @@ impl Drive {
         Ok(span.len)
     }
 
+    /// `len` bytes at `at`, within one chunk: from memory or disk, or fetched (and left on
+    /// disk, if there is a disk tier) but not kept in memory, which a reader passing once
+    /// would only flush.
+    async fn read_block(&self, tx: &Arc<TxRecord>, at: u64, len: u64) -> Result<Bytes, DriveError> {
+        Ok(match self.prepare(tx, at, len) {
+            Prepared::Done(bytes) => bytes,
+            Prepared::Plan(plan) => match &plan.pieces[..] {
+                [piece] if !self.on_disk(tx, piece.index) => self
+                    .fetch_chunk(tx, piece.index, false)
+                    .await?
+                    .slice(piece.within.clone()),
+                _ => self.read_tx(tx, at, len).await?,
+            },
+        })
+    }
+
     async fn copy_span<W: AsyncWrite + Unpin>(
         &self,
         span: &Span,
@@ -80,37 +102,46 @@ impl Drive {
             Some(block_end(at)).filter(|&next| next < end)
         })
         .filter(|&at| at < end);
+        // Into an extent as it goes, when the data may have one: no block files.
+        let filling = self.begin_filling(span);
+        // `reads_ahead` reads at once, in a window twice as long: a slow block at its head
+        // then holds back only the writing, not the next requests.
+        let reads = tokio::sync::Semaphore::new(reads_ahead.max(1));
         let mut blocks = futures::stream::iter(starts)
-            .map(|at| async move {
-                let len = block_end(at) - at;
-                let bytes = match self.prepare(tx, at, len) {
-                    Prepared::Done(bytes) => bytes,
-                    // Not cached: fetched (and left on disk, if there is a disk tier) but
-                    // not kept in memory, which a reader passing once would only flush.
-                    Prepared::Plan(plan) => match &plan.pieces[..] {
-                        [piece] if !self.on_disk(tx, piece.index) => self
-                            .fetch_chunk(tx, piece.index, false)
-                            .await?
-                            .slice(piece.within.clone()),
-                        _ => self.read_tx(tx, at, len).await?,
-                    },
-                };
-                if bytes.len() as u64 != len {
-                    return Err(DriveError::Io(std::sync::Arc::new(std::io::Error::other(
-                        format!("{}: short read at byte {}", span.id(), at - span.start),
-                    ))));
+            .map(|at| {
+                let (filling, reads) = (filling.clone(), &reads);
+                async move {
+                    let _read = reads.acquire().await.expect("never closed");
+                    let len = block_end(at) - at;
+                    let bytes = match filling {
+                        Some(filling) => self.fill_chunk(&filling, tx.chunk_index(at)).await?,
+                        None => self.read_block(tx, at, len).await?,
+                    };
+                    if bytes.len() as u64 != len {
+                        return Err(DriveError::Io(std::sync::Arc::new(std::io::Error::other(
+                            format!("{}: short read at byte {}", span.id(), at - span.start),
+                        ))));
+                    }
+                    Ok(bytes)
                 }
-                Ok(bytes)
             })
-            .buffered(reads_ahead.max(1));
-        let mut done = 0;
-        progress(0, span.len);
-        while let Some(bytes) = blocks.try_next().await? {
-            out.write_all(&bytes).await?;
-            done += bytes.len() as u64;
-            progress(done, span.len);
+            .buffered(2 * reads_ahead.max(1));
+        let copied = async {
+            let mut done = 0;
+            progress(0, span.len);
+            while let Some(bytes) = blocks.try_next().await? {
+                out.write_all(&bytes).await?;
+                done += bytes.len() as u64;
+                progress(done, span.len);
+            }
+            out.flush().await?;
+            Ok::<_, DriveError>(())
         }
-        out.flush().await?;
-        Ok(())
+        .await;
+        drop(blocks);
+        if let Some(filling) = filling {
+            self.finish_filling(filling, copied.is_ok()).await;
+        }
+        copied
     }
 }

@@ -28,7 +28,7 @@ use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::block_file::{self, BlockKey, HEADER_LEN, MAX_DATA_LEN, MAX_FILE_LEN, MAX_PREFIX_LEN};
-use super::extents::{Extent, ExtentStore};
+use super::extents::{Extent, ExtentStore, ExtentWriter};
 use super::index::Index;
 use crate::arweave::TxId;
 
@@ -389,8 +389,49 @@ impl DiskStore {
             Ok((data.slice(range.clone()), whole.then_some(*key)))
         });
         let extent = self.extents.assemble(id, root, pieces)?;
-        // Committed: the blocks it holds whole go (a reader that misses one finds it there).
-        // One that cannot be removed is only space, still in the budget: not a failure.
+        self.committed(&extent);
+        Ok(extent)
+    }
+
+    /// An extent of `id` (kept by `root`'s pin) to be written as its chunks arrive, instead
+    /// of block files: see [`ExtentWriter`]. Then [`Self::commit_extent`] or
+    /// [`Self::abandon_extent`].
+    pub fn begin_extent(&self, id: &TxId, root: &TxId) -> io::Result<ExtentWriter> {
+        self.extents.begin(id, root)
+    }
+
+    /// Commits what `writer` wrote, `len` bytes (see [`ExtentStore::commit`]), then deletes
+    /// the blocks it holds whole and evicts if it took the store over budget.
+    pub fn commit_extent(&self, writer: ExtentWriter, len: u64) -> io::Result<Arc<Extent>> {
+        let extent = self.extents.commit(writer, len)?;
+        self.committed(&extent);
+        Ok(extent)
+    }
+
+    /// Gives up an extent being written, keeping the whole chunks it got as blocks (a read
+    /// that failed half way does not lose what it fetched). Returns how many were kept.
+    pub fn abandon_extent(&self, writer: ExtentWriter) -> usize {
+        let mut kept = 0;
+        for chunk in writer.whole_chunks() {
+            let stored = chunk.and_then(|(key, bytes)| match self.indexed(&key) {
+                true => Ok(()),
+                false => self.put(&key, &bytes),
+            });
+            match stored {
+                Ok(()) => kept += 1,
+                Err(e) => {
+                    tracing::warn!(id = %writer.id(), "keeping the chunks of an unfinished extent: {e}");
+                    break;
+                }
+            }
+        }
+        kept
+    }
+
+    /// After `extent` committed: the blocks it holds whole go (a reader that misses one
+    /// finds it there); one that cannot be removed is only space, still in the budget, not
+    /// a failure. Then evicts, if the extent took the store over budget.
+    fn committed(&self, extent: &Extent) {
         for piece in extent.pieces().iter().filter(|p| p.whole_chunk) {
             self.index().remove(&piece.hash);
             self.open_blocks().pop(&piece.hash);
@@ -399,7 +440,6 @@ impl DiskStore {
             }
         }
         self.make_room_logged(self.room());
-        Ok(extent)
     }
 
     /// Keeps extents whose root is `id` from eviction (see [`Self::pin`] for blocks).

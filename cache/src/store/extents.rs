@@ -124,6 +124,98 @@ impl State {
     }
 }
 
+/// An extent being written (see [`ExtentStore::begin`]): pieces land at their offsets as
+/// they come, from any thread; nothing is served from it until [`ExtentStore::commit`].
+pub struct ExtentWriter {
+    id: TxId,
+    root: TxId,
+    data: tempfile::NamedTempFile,
+    pieces: Mutex<Vec<Piece>>,
+}
+
+impl ExtentWriter {
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// Writes `bytes` (verified by the caller) at `offset`. `chunk_name`: the bytes are a
+    /// whole chunk and this is the SHA-256 the caller checked them against, kept without
+    /// hashing again; a partial piece is hashed here.
+    pub fn write(&self, offset: u64, bytes: &[u8], chunk_name: Option<BlockKey>) -> io::Result<()> {
+        if bytes.len() > MAX_PIECE as usize {
+            return Err(io::Error::other("an extent piece larger than a chunk"));
+        }
+        self.data.as_file().write_all_at(bytes, offset)?;
+        start_writeback(self.data.as_file(), offset, bytes.len());
+        let piece = Piece {
+            offset,
+            len: bytes.len() as u32,
+            hash: chunk_name.unwrap_or_else(|| Sha256::digest(bytes).into()),
+            whole_chunk: chunk_name.is_some(),
+        };
+        self.pieces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(piece);
+        Ok(())
+    }
+
+    /// The whole chunks written so far, each with its bytes read back (what an abandoned
+    /// extent still holds that is worth keeping as blocks).
+    pub fn whole_chunks(&self) -> impl Iterator<Item = io::Result<(BlockKey, Vec<u8>)>> + '_ {
+        let pieces: Vec<Piece> = self
+            .pieces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|p| p.whole_chunk)
+            .copied()
+            .collect();
+        pieces.into_iter().map(|p| {
+            let mut buf = vec![0u8; p.len as usize];
+            self.data.as_file().read_exact_at(&mut buf, p.offset)?;
+            Ok((p.hash, buf))
+        })
+    }
+}
+
+/// Starts writing `len` bytes at `offset` of `file` to the disk now, without waiting: the
+/// fsync that commits an extent then waits for its last pieces only, not for all of it.
+fn start_writeback(file: &File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; it reads no memory of ours. Failure
+    // (e.g. a file system without it) only leaves the work to the fsync.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// `pieces` in order, once each, if they cover `0..len` with no gap or overlap.
+fn contiguous(mut pieces: Vec<Piece>, len: u64) -> io::Result<Vec<Piece>> {
+    pieces.sort_by_key(|p| p.offset);
+    pieces.dedup();
+    let mut end = 0;
+    for p in &pieces {
+        if p.offset != end {
+            return Err(io::Error::other(format!(
+                "extent pieces leave a gap or overlap at byte {end}"
+            )));
+        }
+        end += p.len as u64;
+    }
+    if end != len {
+        return Err(io::Error::other(format!(
+            "extent pieces cover {end} bytes, not {len}"
+        )));
+    }
+    Ok(pieces)
+}
+
 pub struct ExtentStore {
     dir: PathBuf,
     tmp_dir: PathBuf,
@@ -224,13 +316,9 @@ impl ExtentStore {
         Ok(Some(buf))
     }
 
-    /// Writes `pieces` as the extent of `id`: each its bytes, verified by the caller, and for a
-    /// whole chunk its name (the SHA-256 the caller checked, kept without hashing again; a
-    /// partial piece is hashed here):
-    /// into a temp file, fsynced, made read-only and renamed into place, then its piece list
-    /// the same way, which commits it; then the directory is fsynced. A kill at any point
-    /// leaves temp files (swept at the next open) or an uncommitted data file (ignored, swept
-    /// after an hour), never a committed extent that is not whole.
+    /// Writes `pieces`, in order, as the extent of `id`: each its bytes, verified by the
+    /// caller, and for a whole chunk its name (see [`ExtentWriter::write`]); then commits it
+    /// (see [`Self::commit`]).
     pub fn assemble(
         &self,
         id: &TxId,
@@ -240,36 +328,58 @@ impl ExtentStore {
         if let Some(done) = self.get(id) {
             return Ok(done);
         }
-        let mut data = super::temp_file(&self.tmp_dir, "extent")?;
-        let mut list = Vec::new();
+        let writer = self.begin(id, root)?;
         let mut len = 0u64;
         for piece in pieces {
             let (bytes, chunk_name) = piece?;
-            let bytes = bytes.as_ref();
-            data.as_file_mut().write_all(bytes)?;
-            list.push(Piece {
-                offset: len,
-                len: bytes.len() as u32,
-                hash: chunk_name.unwrap_or_else(|| Sha256::digest(bytes).into()),
-                whole_chunk: chunk_name.is_some(),
-            });
-            len += bytes.len() as u64;
+            writer.write(len, bytes.as_ref(), chunk_name)?;
+            len += bytes.as_ref().len() as u64;
         }
+        self.commit(writer, len)
+    }
+
+    /// An extent of `id` to be written piece by piece, in any order (into a temp file: a
+    /// kill leaves only that, swept at the next open).
+    pub fn begin(&self, id: &TxId, root: &TxId) -> io::Result<ExtentWriter> {
+        Ok(ExtentWriter {
+            id: *id,
+            root: *root,
+            data: super::temp_file(&self.tmp_dir, "extent")?,
+            pieces: Mutex::default(),
+        })
+    }
+
+    /// Commits what `writer` wrote as the extent of its id, if its pieces cover exactly
+    /// `len` bytes: the data fsynced, made read-only and renamed into place, then its piece
+    /// list the same way, which commits it; then the directory is fsynced. A kill at any
+    /// point leaves temp files (swept at the next open) or an uncommitted data file (ignored,
+    /// swept after an hour), never a committed extent that is not whole.
+    pub fn commit(&self, writer: ExtentWriter, len: u64) -> io::Result<Arc<Extent>> {
+        let ExtentWriter {
+            id,
+            root,
+            data,
+            pieces,
+        } = writer;
+        let list = contiguous(
+            pieces.into_inner().unwrap_or_else(PoisonError::into_inner),
+            len,
+        )?;
         data.as_file().sync_all()?;
         data.as_file()
             .set_permissions(fs::Permissions::from_mode(0o444))?;
-        let path = self.data_path(id);
+        let path = self.data_path(&id);
         data.persist(&path).map_err(|e| e.error)?;
         let mut index = super::temp_file(&self.tmp_dir, "extent-pieces")?;
         index
             .as_file_mut()
-            .write_all(&encode_pieces(root, len, &list))?;
+            .write_all(&encode_pieces(&root, len, &list))?;
         index.as_file().sync_all()?;
-        index.persist(self.pieces_path(id)).map_err(|e| e.error)?;
+        index.persist(self.pieces_path(&id)).map_err(|e| e.error)?;
         File::open(&self.dir)?.sync_all()?;
         let extent = Arc::new(Extent {
-            id: *id,
-            root: *root,
+            id,
+            root,
             len,
             pieces: list,
             path,

@@ -96,6 +96,15 @@
 //!   the blocks it holds whole deleted. A crash leaves temp files (swept like blocks'), or a
 //!   data file without a piece list (never used; swept after an hour), or a committed extent
 //!   beside some of its blocks: never a torn extent under a committed name, never neither.
+//! * **Filled, not assembled, by a whole read in order (`get`):** the extent is written as
+//!   the chunks arrive, each at its offset once proven (`ExtentWriter`, its writeback started
+//!   at once so the commit's fsync waits for the tail only); chunks the id holds whole never
+//!   become block files (one file written instead of one per chunk, and no copy after).
+//!   Committed like an assembled one when the read completes. A read that fails keeps what
+//!   it got: the whole chunks are read back from the temp file and stored as blocks, and the
+//!   chunk map on disk names them, so the next read fetches only the rest. A kill loses what
+//!   the temp file held (swept by the next process; never served). `preload` keeps block
+//!   files and assembles at the end: a preload killed at 90% resumes at 90%.
 //!   fs-verity is not enabled (this project's test kernel has `CONFIG_FS_VERITY` off).
 //! * **Until then:** partially cached data is served from block files, as before.
 //! * **Dedup:** blocks stay named by their SHA-256. A whole-chunk piece's SHA-256 is the
@@ -135,7 +144,7 @@ pub mod txmap;
 
 pub use block_file::{BlockCorrupt, BlockKey};
 pub use disk::{DiskStats, DiskStore, Scrubbed};
-pub use extents::{Extent, ExtentCheck};
+pub use extents::{Extent, ExtentCheck, ExtentWriter};
 pub use modules::ModuleStore;
 
 /// A temporary file in the cache's `tmp/`, named `<pid>-<kind>-<random>` so that one a killed

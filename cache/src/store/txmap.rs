@@ -171,6 +171,15 @@ impl TxRecord {
         Ok(())
     }
 
+    /// Writes the hash of chunk `index`, known in memory (proven, but its bytes kept
+    /// elsewhere than a block until now), into the map on disk.
+    pub fn persist_hash(&self, index: usize) -> io::Result<()> {
+        let (Some(map), Some(hash)) = (&self.map, self.known_hash(index)) else {
+            return Ok(());
+        };
+        map.write_all_at(&encode_record(index, &hash), record_offset(index as u64))
+    }
+
     /// Moves the data to `end_offset` in the weave (a new `/offset` answer under which a chunk
     /// proved where the old one failed everywhere), on disk too. Known hashes stay: they are
     /// of the data, wherever it sits.
