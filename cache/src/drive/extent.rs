@@ -92,9 +92,6 @@ impl Drive {
         };
         let (disk, id, root) = (self.inner.disk.clone(), span.id(), span.tx.id());
         let Some(disk) = disk else { return };
-        if disk.extents().known(&id).is_some() {
-            return;
-        }
         if !self.inner.assembling.lock().unwrap().insert(id) {
             return;
         }
