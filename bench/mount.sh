@@ -49,6 +49,9 @@ PY
 }
 cold_read() { # file label -> MiB/s of reading and hashing all of it, checked
   local t0 t1 got
+  # Dirty pages of earlier steps (the warm part writes 2 GiB) must not be written back
+  # during whichever read comes first.
+  sync
   t0=$(date +%s.%N); got=$(sha256sum "$1" | cut -d' ' -f1); t1=$(date +%s.%N)
   [ "$got" = "$cold_sha" ] || { echo "$2: sha mismatch" >&2; exit 1; }
   python3 -c "print(f'{$cold_mib/($t1-$t0):.1f}')"
@@ -63,15 +66,16 @@ size="${warm_mib}m"
 io_mode() { getfattr --only-values -n user.weavedrive.io "$1" 2>/dev/null || echo "?"; }
 start_mount "$work/mnt" "$work/cache"
 mode=$(exec 3<"$work/mnt/data/$warm_id"; io_mode "$work/mnt/data/$warm_id")
+# Each file "again" right after its own dropped read: a drop between would empty its cache.
 drop_caches; seq_local=$(fio_bw "$work/local.bin" read 1M "$size")
-drop_caches; seq_first=$(fio_bw "$work/mnt/data/$warm_id" read 1M "$size")
 seq_local_again=$(fio_bw "$work/local.bin" read 1M "$size")
+drop_caches; seq_first=$(fio_bw "$work/mnt/data/$warm_id" read 1M "$size")
 seq_second=$(fio_bw "$work/mnt/data/$warm_id" read 1M "$size")
 unmount_at "$work/mnt"
 start_mount "$work/mnt" "$work/cache"
 drop_caches; rand_local=$(fio_rand "$work/local.bin" "$size")
-drop_caches; rand_first=$(fio_rand "$work/mnt/data/$warm_id" "$size")
 rand_local_again=$(fio_rand "$work/local.bin" "$size")
+drop_caches; rand_first=$(fio_rand "$work/mnt/data/$warm_id" "$size")
 rand_second=$(fio_rand "$work/mnt/data/$warm_id" "$size")
 unmount_at "$work/mnt"
 start_mount "$work/mnt" "$work/cache"
