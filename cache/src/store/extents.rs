@@ -672,38 +672,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ExtentStore::open(dir.path()).unwrap();
         let (a, b) = (chunk(1, 4096), chunk(2, 4096));
-        let extent = store
-            .assemble(
-                &id(1),
-                &id(1),
-                [
-                    Ok((a.clone(), Some(key(&a)))),
-                    Ok((b.clone(), Some(key(&b)))),
-                ],
-            )
-            .unwrap();
-        let flip = |at: u64| {
+        let assemble = || {
+            let pieces = [
+                Ok((a.clone(), Some(key(&a)))),
+                Ok((b.clone(), Some(key(&b)))),
+            ];
+            store.assemble(&id(1), &id(1), pieces).unwrap()
+        };
+        let flip = |extent: &Extent, at: u64| {
             let mut bytes = fs::read(extent.path()).unwrap();
             bytes[at as usize] ^= 1;
             fs::set_permissions(extent.path(), fs::Permissions::from_mode(0o644)).unwrap();
             fs::write(extent.path(), bytes).unwrap();
         };
-        flip(5000);
+        let extent = assemble();
+        flip(&extent, 5000);
         assert_eq!(store.read_chunk(&key(&b)).unwrap(), None);
         assert!(store.get(&id(1)).is_none(), "the whole extent is dropped");
         assert!(!extent.path().exists());
 
-        let extent = store
-            .assemble(
-                &id(1),
-                &id(1),
-                [
-                    Ok((a.clone(), Some(key(&a)))),
-                    Ok((b.clone(), Some(key(&b)))),
-                ],
-            )
-            .unwrap();
-        flip(10);
+        let extent = assemble();
+        flip(&extent, 10);
         let found = store.scrub(&extent).unwrap();
         assert!(
             matches!(found, ExtentCheck::Corrupt(ref why) if why.contains("0..4096")),
@@ -769,5 +758,39 @@ mod tests {
         one.remove(&id(4)).unwrap();
         assert_eq!(two.read_chunk(&key(&a)).unwrap(), None);
         assert_eq!(two.count(), 0);
+    }
+
+    #[test]
+    fn pieces_written_out_of_order_commit_only_when_they_cover_the_extent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ExtentStore::open(dir.path()).unwrap();
+        let (a, b, c) = (chunk(1, 4096), chunk(2, 4096), chunk(3, 100));
+        let writer = store.begin(&id(1), &id(1)).unwrap();
+        writer.write(8192, &c, None).unwrap();
+        writer.write(0, &a, Some(key(&a))).unwrap();
+        let gap = store.commit(writer, 8292).unwrap_err();
+        assert!(gap.to_string().contains("gap"), "{gap}");
+        assert!(store.get(&id(1)).is_none(), "nothing committed");
+
+        let writer = store.begin(&id(1), &id(1)).unwrap();
+        writer.write(4096, &b, Some(key(&b))).unwrap();
+        writer.write(8192, &c, None).unwrap();
+        writer.write(0, &a, Some(key(&a))).unwrap();
+        let kept: Vec<_> = writer.whole_chunks().map(Result::unwrap).collect();
+        assert_eq!(kept.len(), 2);
+        assert!(kept.contains(&(key(&b), b.clone())));
+        let short = store.begin(&id(2), &id(2)).unwrap();
+        short.write(0, &a, Some(key(&a))).unwrap();
+        assert!(
+            store.commit(short, 8192).is_err(),
+            "a short extent committed"
+        );
+        let extent = store.commit(writer, 8292).unwrap();
+        assert_eq!(
+            fs::read(extent.path()).unwrap(),
+            [&a[..], &b[..], &c[..]].concat()
+        );
+        assert_eq!(store.read_chunk(&key(&b)).unwrap(), Some(b.clone()));
+        assert_eq!(store.scrub(&extent).unwrap(), ExtentCheck::Sound);
     }
 }
