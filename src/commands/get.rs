@@ -208,7 +208,7 @@ async fn get_through_drive(
         if let Some(staged) = &staged
             && at >= written_back.get() + WRITEBACK_STEP
         {
-            start_writeback(staged.file());
+            weavedrive_cache::store::start_writeback(staged.file(), 0, 0);
             written_back.set(at);
         }
     };
@@ -246,16 +246,6 @@ async fn get_through_drive(
 
 /// How often (in bytes written) `get` asks the kernel to start writing its output back.
 const WRITEBACK_STEP: u64 = 8 << 20;
-
-/// Starts writing `file`'s dirty pages to the disk, without waiting for them.
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on an open descriptor; it reads no memory of ours. Failure
-    // only leaves the work to the final sync.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
 
 /// Where `get` holds bytes until they are all verified.
 enum Staged {

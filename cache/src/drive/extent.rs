@@ -153,7 +153,7 @@ impl Drive {
     }
 }
 
-/// An extent filled as a whole read of its span goes (`get`, `preload`): each chunk written
+/// An extent filled as a whole read of its span in order goes (`get`): each chunk written
 /// at its place once proven, and the whole chunks fetched for it never become block files
 /// (one file written instead of one per chunk, and no assembly after). Committed when the
 /// read completes; otherwise what it got is kept as blocks.

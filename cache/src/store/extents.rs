@@ -146,7 +146,8 @@ impl ExtentWriter {
             return Err(io::Error::other("an extent piece larger than a chunk"));
         }
         self.data.as_file().write_all_at(bytes, offset)?;
-        start_writeback(self.data.as_file(), offset, bytes.len());
+        // The fsync that commits the extent then waits for its last pieces only.
+        super::start_writeback(self.data.as_file(), offset, bytes.len() as u64);
         let piece = Piece {
             offset,
             len: bytes.len() as u32,
@@ -176,22 +177,6 @@ impl ExtentWriter {
             self.data.as_file().read_exact_at(&mut buf, p.offset)?;
             Ok((p.hash, buf))
         })
-    }
-}
-
-/// Starts writing `len` bytes at `offset` of `file` to the disk now, without waiting: the
-/// fsync that commits an extent then waits for its last pieces only, not for all of it.
-fn start_writeback(file: &File, offset: u64, len: usize) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on an open descriptor; it reads no memory of ours. Failure
-    // (e.g. a file system without it) only leaves the work to the fsync.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
     }
 }
 

@@ -158,3 +158,19 @@ pub(crate) fn temp_file(
         .prefix(&format!("{}-{kind}-", std::process::id()))
         .tempfile_in(tmp_dir)
 }
+
+/// Starts writing `len` bytes at `offset` of `file` (0: to its end) to the disk, without
+/// waiting, so that a later fsync waits for what was written last only.
+pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; it reads no memory of ours. Failure
+    // (e.g. a file system without it) only leaves the work to the fsync.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
