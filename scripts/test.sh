@@ -41,6 +41,10 @@ if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
   apt-get update -qq && apt-get install -y -qq cmake g++
 fi
 bash scripts/fetch-model.sh
+# An S3-protocol server for the shared-cache tests (moto's server mode, run as a process).
+if ! python3 -c 'import moto.server, boto3, flask' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+fi
 # The GGUF model and llama.cpp (built once per machine, kept in ~/.cache/weavedrive).
 bash scripts/fetch-llm.sh
 # The WASI shim's tests build a guest program for wasm32-wasip1.

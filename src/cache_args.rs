@@ -39,6 +39,23 @@ pub struct CacheArgs {
     /// item, which a mount hands to the kernel and other reads read with one pread).
     #[arg(long, global = true)]
     pub no_extents: bool,
+    /// A cache shared by a fleet of hosts, on an object store: s3://BUCKET/PREFIX (S3, MinIO,
+    /// Ceph, R2: credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for plain HTTP), gs://BUCKET/PREFIX,
+    /// az://CONTAINER/PREFIX or file:///DIR. Asked after the local cache and before the
+    /// gateways; what this host verifies from gateways is written back. Nothing in it is
+    /// trusted: everything read from it is verified as a gateway's answer is.
+    #[arg(
+        long,
+        env = "WEAVEDRIVE_SHARED_CACHE",
+        global = true,
+        value_name = "URL"
+    )]
+    pub shared_cache: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the command runs (bytes by
+    /// source, requests and latency per gateway and for the shared cache, failed checks).
+    #[arg(long, env = "WEAVEDRIVE_METRICS", global = true, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl CacheArgs {
@@ -63,6 +80,7 @@ impl CacheArgs {
             preload_concurrency: gateway.concurrency,
             trust_bundle_signer: self.trust_bundle_signer,
             extents: !self.no_extents,
+            shared_cache: self.shared_cache.clone(),
             ..DriveConfig::default()
         }
     }

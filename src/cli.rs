@@ -63,6 +63,10 @@ pub enum Command {
         /// Keep them from eviction, across restarts, until `weavedrive cache unpin`.
         #[arg(long)]
         pin: bool,
+        /// Seed the shared cache (--shared-cache): make sure it holds everything another
+        /// host needs to read these ids from it alone, uploading what it lacks.
+        #[arg(long, requires = "shared_cache")]
+        shared: bool,
         /// No progress bar or summary.
         #[arg(short, long)]
         quiet: bool,
@@ -418,7 +422,9 @@ mod default_tests {
             preload_concurrency,
             trust_bundle_signer,
             extents,
+            shared_cache,
         } = cache.drive_config(&gateway);
+        assert_eq!(shared_cache, default.shared_cache);
         assert_eq!(extents, default.extents);
         assert_eq!(disk_budget, default.disk_budget);
         assert_eq!(memory_budget, default.memory_budget);

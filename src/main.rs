@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod gateway_args;
 mod malloc_tuning;
+mod metrics_endpoint;
 
 fn main() -> std::process::ExitCode {
     // Die quietly on a closed pipe (`weavedrive get ID | head`), like other Unix tools.

@@ -7,7 +7,9 @@ pub mod arweave;
 pub mod drive;
 pub mod fetch;
 pub mod gateway;
+pub mod metrics;
 pub mod policy;
+pub mod shared;
 pub mod store;
 pub mod units;
 

@@ -85,6 +85,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let drive = Drive::new(cache.get_config(gateway, no_cache))?;
+    crate::metrics_endpoint::start(cache.metrics, &drive)?;
     let id = resolve(&drive, &target).await?;
     let to_file = output.as_deref().filter(|path| *path != Path::new("-"));
     if via == Via::Ranges && !cached_whole(&drive, &id).await {
@@ -92,6 +93,7 @@ pub async fn run(
         match VerifiedTx::open(client_of(&drive), &id).await {
             Ok(tx) => {
                 get_by_ranges(&drive, &tx, to_file, gateway.concurrency).await?;
+                super::finish_shared(&drive).await;
                 if !quiet {
                     report(&target, id, tx.size(), started);
                 }
@@ -104,6 +106,7 @@ pub async fn run(
     }
     let read = drive.in_order_read(&id).await?;
     get_through_drive(&drive, id, read, to_file, gateway.concurrency, quiet).await?;
+    super::finish_shared(&drive).await;
     if !quiet {
         report(&target, id, read.size, started);
         if read.data_item {

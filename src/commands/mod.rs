@@ -11,6 +11,8 @@ mod stat;
 pub use cache::CacheCommand;
 pub use get::Via;
 
+use std::time::Duration;
+
 use weavedrive_cache::Drive;
 
 use crate::cli::{Cli, Command};
@@ -30,12 +32,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Preload {
             ids,
             pin,
+            shared,
             quiet,
             gateway,
             cache,
         } => runtime.block_on(async {
             let drive = Drive::new(cache.drive_config(&gateway))?;
-            preload::run(&drive, &ids, pin, quiet).await
+            crate::metrics_endpoint::start(cache.metrics, &drive)?;
+            preload::run(&drive, &ids, pin, quiet).await?;
+            if shared {
+                preload::share(&drive, &ids, quiet).await?;
+            }
+            finish_shared(&drive).await;
+            Ok(())
         }),
         Command::Stat {
             id,
@@ -82,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &mountpoint,
                 cache.drive_config(&gateway),
                 &options,
+                cache.metrics,
             )
         }
         Command::Run {
@@ -104,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 max_memory,
                 policy: access.policy()?,
                 module_cache: weavedrive_cache::store::ModuleStore::open(&cache.dir()),
+                metrics: cache.metrics,
             };
             let code = run::run(runtime, cache.drive_config(&gateway), request)?;
             std::process::exit(code)
@@ -122,5 +133,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             mountpoint,
             exit,
         })),
+    }
+}
+
+/// Waits (a minute at most) for uploads to the shared cache before the command exits, and
+/// says if some did not finish (other hosts then fetch those from the gateways).
+pub async fn finish_shared(drive: &Drive) {
+    if let Some(flushed) = drive.flush_shared(Duration::from_secs(60)).await
+        && flushed.left > 0
+    {
+        eprintln!(
+            "weavedrive: {} uploads to the shared cache did not finish in time; other hosts \
+             will read those from the gateways",
+            flushed.left
+        );
     }
 }

@@ -15,13 +15,15 @@ pub fn run(
     mountpoint: &Path,
     config: DriveConfig,
     options: &MountOptions,
+    metrics: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     prepare_mountpoint(mountpoint)?;
     let _entered = runtime.enter();
     let mut stop = StopSignals::install()?;
     let drive = Drive::new(config)?;
+    crate::metrics_endpoint::start(metrics, &drive)?;
     crate::malloc_tuning::trim_periodically(Duration::from_secs(1));
-    let session = weavedrive_fuse::mount(drive, mountpoint, options)
+    let session = weavedrive_fuse::mount(drive.clone(), mountpoint, options)
         .with_context(|| format!("mounting at {}", mountpoint.display()))?;
     eprintln!(
         "weavedrive: mounted at {} (read-only); Ctrl-C or `weavedrive unmount {}` to stop",
@@ -29,7 +31,9 @@ pub fn run(
         mountpoint.display()
     );
     runtime.block_on(stop.wait(&session));
-    finish(session, mountpoint)
+    let finished = finish(session, mountpoint);
+    runtime.block_on(super::finish_shared(&drive));
+    finished
 }
 
 /// SIGINT and SIGTERM listeners. Create them before announcing that the drive is ready: a

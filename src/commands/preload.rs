@@ -40,3 +40,23 @@ pub async fn run(drive: &Drive, ids: &[TxId], pin: bool, quiet: bool) -> anyhow:
     }
     Ok(())
 }
+
+/// `preload --shared`: seeds the shared cache with everything another host needs to read
+/// `ids` from it alone (after [`run`] cached them here).
+pub async fn share(drive: &Drive, ids: &[TxId], quiet: bool) -> anyhow::Result<()> {
+    for id in ids {
+        let started = Instant::now();
+        let shared = drive.share(id).await?;
+        if !quiet {
+            eprintln!(
+                "{id}: in the shared cache ({} objects uploaded, {} there already, {} chunks \
+                 fetched again for their proofs, {:.1} s)",
+                shared.uploaded,
+                shared.present,
+                shared.refetched,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}

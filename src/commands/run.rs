@@ -20,6 +20,8 @@ pub struct RunRequest {
     pub max_memory: u64,
     pub policy: AccessPolicy,
     pub module_cache: ModuleStore,
+    /// `--metrics ADDR`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the module on this thread (host calls block it on cache misses; the network work
@@ -31,7 +33,9 @@ pub fn run(
 ) -> anyhow::Result<i32> {
     let drive = {
         let _entered = runtime.enter();
-        Drive::new(config)?
+        let drive = Drive::new(config)?;
+        crate::metrics_endpoint::start(request.metrics, &drive)?;
+        drive
     };
     if !request.preload.is_empty() {
         runtime.block_on(super::preload::run(&drive, &request.preload, false, true))?;
@@ -58,11 +62,13 @@ pub fn run(
         .load(&request.module, options.module_cache.as_ref())
         .with_context(|| format!("loading {}", request.module.display()))?;
     let vfs = Arc::new(VirtualFs::new(
-        drive,
+        drive.clone(),
         request.policy,
         runtime.handle().clone(),
     ));
-    host.run(&module, vfs, &options)
+    let code = host.run(&module, vfs, &options);
+    runtime.block_on(super::finish_shared(&drive));
+    code
 }
 
 fn module_name(path: &std::path::Path) -> String {

@@ -9,7 +9,10 @@ use weavedrive_cache::{Drive, TxId, TxInfo};
 pub async fn run(drive: &Drive, id: &TxId, json: bool) -> anyhow::Result<()> {
     let info = drive.stat(id).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&info))?);
+        let mut json = to_json(&info);
+        // What this process did to answer (header from the shared cache or a gateway...).
+        json["process"] = serde_json::to_value(drive.metrics().snapshot())?;
+        println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     println!("id:      {}", info.id);

@@ -18,6 +18,9 @@ pub enum DriveError {
         "{id}: chunk {index} does not follow the standard chunk layout; not supported by the cache"
     )]
     NonStandardLayout { id: TxId, index: usize },
+    /// The shared cache could not be set up (its URL, its store's settings).
+    #[error("{0}")]
+    SharedCache(String),
     /// A preload fetched and verified everything but could not keep it all on disk.
     #[error(
         "{id}: {missing} of {chunks} chunks could not be kept in the disk cache ({reason}); \

@@ -21,6 +21,7 @@ use super::read::{Owned, Reused, Slice};
 use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
+use crate::metrics::ByteSource;
 
 pub struct FileHandle {
     drive: Drive,
@@ -31,6 +32,7 @@ pub struct FileHandle {
 
 impl Drop for FileHandle {
     fn drop(&mut self) {
+        self.drive.inner.metrics.handle_closed();
         if self.extent.get().is_none() {
             self.drive.assemble_in_background(&self.span);
         }
@@ -39,6 +41,7 @@ impl Drop for FileHandle {
 
 impl FileHandle {
     pub(super) fn new(drive: Drive, span: Span) -> Self {
+        drive.inner.metrics.handle_opened();
         let extent = OnceLock::new();
         if let Some(file) = drive.open_extent(&span, false) {
             let _ = extent.set(file);
@@ -190,6 +193,7 @@ impl FileHandle {
         };
         // `locate` refuses what may not be served (an item that failed its check).
         let (at, n) = self.span.locate(offset, len)?;
+        self.drive.inner.metrics.served(ByteSource::Disk, n);
         Ok(Some((extent.clone(), at - self.span.start, n as usize)))
     }
 

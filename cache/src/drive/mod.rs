@@ -26,6 +26,7 @@ mod memo;
 mod prefetch;
 mod read;
 mod scrub;
+mod share;
 mod span;
 mod tx;
 
@@ -43,12 +44,15 @@ pub use in_order::InOrderRead;
 pub use info::{DriveStats, Metadata, TxInfo, header_json};
 pub use item::{ItemInfo, SignatureCheck, VerificationMode, WHOLE_ITEM_MAX};
 pub use scrub::CacheCheck;
+pub use share::Shared;
 
 use crate::arweave::TxId;
 use crate::arweave::manifest::Manifest;
 use crate::gateway::{
     AttemptError, BlockHeader, GatewayClient, GatewayConfig, GatewayError, Source,
 };
+use crate::metrics::Metrics;
+use crate::shared::{SharedTier, TieredSource};
 use crate::store::DiskStore;
 use crate::store::items::ItemStore;
 use crate::store::memory::MemoryTier;
@@ -83,6 +87,9 @@ pub struct DriveConfig {
     /// [`EXTENT_MIN_BYTES`] whose every chunk is on disk (see `store/extents.rs`), and read
     /// it from there. On by default; off, blocks serve every read.
     pub extents: bool,
+    /// The shared tier's URL (`s3://BUCKET/PREFIX`, `gs://`, `az://`, `file://`; see
+    /// `shared/`): asked after the local disk and before the gateways, written back to.
+    pub shared_cache: Option<String>,
 }
 
 /// Defaults, named so that the command line's defaults are these same values.
@@ -103,6 +110,7 @@ impl Default for DriveConfig {
             preload_concurrency: Self::DEFAULT_PRELOAD_CONCURRENCY,
             trust_bundle_signer: false,
             extents: true,
+            shared_cache: None,
         }
     }
 }
@@ -123,6 +131,8 @@ struct Inner {
     config: DriveConfig,
     /// Where chunks, headers and places come from: untrusted, every answer verified here.
     source: Arc<dyn Source>,
+    /// The gateways alone (`source` without the shared tier in front, when there is one).
+    gateways: Arc<dyn Source>,
     /// The HTTP client behind `source`, when the Drive was made with [`Drive::new`].
     client: Option<Arc<GatewayClient>>,
     memory: MemoryTier,
@@ -155,6 +165,11 @@ struct Inner {
     /// Why the disk cache last refused a write (full, read-only), for preload's error.
     last_disk_error: Mutex<Option<String>>,
     counters: Counters,
+    /// What this Drive did, for `--metrics` and `stat --json` (shared with the gateway
+    /// client and the shared tier).
+    metrics: Arc<Metrics>,
+    /// The shared tier, when configured.
+    shared: Option<Arc<SharedTier>>,
     /// The runtime the Drive was made in: blocking reads and prefetches from frontend threads
     /// outside it run their network work there.
     runtime: Option<tokio::runtime::Handle>,
@@ -162,22 +177,36 @@ struct Inner {
 
 impl Drive {
     pub fn new(config: DriveConfig) -> Result<Drive, DriveError> {
-        let client = Arc::new(GatewayClient::new(config.gateway.clone())?);
-        Self::build(config, client.clone(), Some(client))
+        let metrics = Arc::new(Metrics::new());
+        let client = GatewayClient::with_metrics(config.gateway.clone(), metrics.clone())?;
+        let client = Arc::new(client);
+        Self::build(config, client.clone(), Some(client), metrics)
     }
 
     /// A Drive over another [`Source`] than the gateways `config.gateway` names (whose
     /// `max_data_size` still applies): a test double, say. What the source serves is
     /// verified exactly as the gateways' answers are.
     pub fn with_source(config: DriveConfig, source: Arc<dyn Source>) -> Result<Drive, DriveError> {
-        Self::build(config, source, None)
+        Self::build(config, source, None, Arc::new(Metrics::new()))
     }
 
     fn build(
         config: DriveConfig,
         source: Arc<dyn Source>,
         client: Option<Arc<GatewayClient>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Drive, DriveError> {
+        let shared = match &config.shared_cache {
+            Some(url) => {
+                Some(SharedTier::open(url, metrics.clone()).map_err(DriveError::SharedCache)?)
+            }
+            None => None,
+        };
+        let gateways = source.clone();
+        let source: Arc<dyn Source> = match &shared {
+            Some(tier) => Arc::new(TieredSource::new(tier.clone(), source)),
+            None => source,
+        };
         let (disk, maps, item_store, records, pins) = match &config.cache_dir {
             Some(dir) => (
                 Some(Arc::new(DiskStore::open(dir, config.disk_budget)?)),
@@ -193,6 +222,7 @@ impl Drive {
                 memory: MemoryTier::new(config.memory_budget),
                 config,
                 source,
+                gateways,
                 client,
                 disk,
                 maps,
@@ -213,6 +243,8 @@ impl Drive {
                 assembling: Mutex::default(),
                 last_disk_error: Mutex::default(),
                 counters: Counters::default(),
+                metrics,
+                shared,
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         };
@@ -225,6 +257,14 @@ impl Drive {
     /// [`Drive::with_source`]).
     pub fn client(&self) -> Option<&Arc<GatewayClient>> {
         self.inner.client.as_ref()
+    }
+
+    /// What this Drive did so far (bytes by source, requests, failed checks...).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        if let Some(disk) = &self.inner.disk {
+            self.inner.metrics.sync_evictions(disk.stats().evictions);
+        }
+        &self.inner.metrics
     }
 
     /// The gateways behind the Drive's source, in priority order, for messages.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Drive, DriveError};
+use crate::metrics::ByteSource;
 use crate::store::txmap::TxRecord;
 
 /// Block files read at once for one large read, or for read-ahead from the disk tier: enough
@@ -213,6 +214,9 @@ impl Drive {
                 .known_hash(piece.index)
                 .and_then(|h| self.inner.memory.get(&h))
         {
+            self.inner
+                .metrics
+                .served(ByteSource::Memory, piece.within.len() as u64);
             return Prepared::Done(bytes.slice(piece.within.clone()));
         }
         Prepared::Plan(plan)
@@ -263,6 +267,7 @@ impl Drive {
     ) -> Vec<usize> {
         let base = pieces.first().map_or(0, |p| p.at);
         let mut missing = Vec::new();
+        let (mut from_memory, mut from_disk_total) = (0u64, 0u64);
         for (i, piece) in pieces.iter().enumerate() {
             let at = piece.at - base;
             let target = &mut out[at..at + piece.within.len()];
@@ -276,6 +281,7 @@ impl Drive {
             }
             if let Some(bytes) = in_memory {
                 target.copy_from_slice(&bytes[piece.within.clone()]);
+                from_memory += piece.within.len() as u64;
                 continue;
             }
             let from_disk = self.inner.disk.as_ref().is_some_and(|disk| {
@@ -288,12 +294,18 @@ impl Drive {
             });
             if !from_disk {
                 missing.push(first + i);
-            } else if piece.within.len() == tx.chunk_len(piece.index) {
+                continue;
+            }
+            from_disk_total += piece.within.len() as u64;
+            if piece.within.len() == tx.chunk_len(piece.index) {
                 // Whole chunks (sequential readers) are worth keeping hot; a 4 KiB random
                 // read is not worth copying 256 KiB into memory for.
                 self.inner.memory.put(hash, Bytes::copy_from_slice(target));
             }
         }
+        let metrics = &self.inner.metrics;
+        metrics.served(ByteSource::Memory, from_memory);
+        metrics.served(ByteSource::Disk, from_disk_total);
         missing
     }
 

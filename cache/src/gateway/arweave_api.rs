@@ -13,6 +13,7 @@ use super::limits::{self, Limits};
 use super::source::ChunkProof;
 use crate::arweave::tx::FORMAT1_MAX_DATA;
 use crate::arweave::{Hash, Leaf, TxError, TxHeader, TxId, merkle};
+use crate::metrics::ByteSource;
 use crate::units::format_size;
 
 /// The slowest link a format-1 data download is given time for (bytes per second), on top
@@ -444,6 +445,10 @@ impl GatewayClient {
             Ok(proof.with_proven(*tx, offset, chunk))
         })
         .await
+        .inspect(|proof| {
+            let len = proof.bytes.len() as u64;
+            self.metrics().served(ByteSource::Gateway, len);
+        })
     }
 
     /// Data bytes, optionally a range, from `/raw/{id}` (ar.io: raw bytes, Range honoured)

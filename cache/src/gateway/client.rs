@@ -5,7 +5,7 @@
 //! like one that fails.
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -16,6 +16,7 @@ use super::chunk_endpoint::{self, ChunkEndpoint};
 use super::error::{AttemptError, GatewayError, TransportKind, Unusable};
 use super::limits::{self, Limits};
 use super::pacing::{Pacing, parse_retry_after};
+use crate::metrics::{Failure, Metrics, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -116,10 +117,19 @@ pub struct GatewayClient {
     gateways: Vec<Gateway>,
     config: GatewayConfig,
     permits: Semaphore,
+    metrics: Arc<Metrics>,
 }
 
 impl GatewayClient {
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
+        Self::with_metrics(config, Arc::default())
+    }
+
+    /// [`Self::new`], counting requests, latency and failed checks in `metrics`.
+    pub fn with_metrics(
+        config: GatewayConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, GatewayError> {
         let invalid = |detail: String| GatewayError::Invalid {
             what: "gateway configuration".into(),
             detail,
@@ -162,6 +172,7 @@ impl GatewayClient {
             gateways,
             permits: Semaphore::new(config.max_concurrency.max(1)),
             config,
+            metrics,
         })
     }
 
@@ -311,6 +322,7 @@ impl GatewayClient {
                 if !all_paused && gateway.pacing.paused() {
                     continue;
                 }
+                let asked = Instant::now();
                 let reply = match target {
                     Target::Path(path) => {
                         let request = (method.clone(), path, range.clone(), limits);
@@ -324,6 +336,7 @@ impl GatewayClient {
                     Ok(reply) => check(reply),
                     Err(e) => Err(e),
                 };
+                self.count(gateway, target, &outcome, asked.elapsed());
                 match outcome {
                     Ok(value) => {
                         self.record(index, true);
@@ -483,6 +496,36 @@ impl GatewayClient {
             body,
             binary_chunk: false,
         })
+    }
+
+    /// Counts one attempt on `gateway` in the metrics: its outcome and latency, and what
+    /// failed verification.
+    fn count<T>(
+        &self,
+        gateway: &Gateway,
+        target: Target<'_>,
+        outcome: &Result<T, AttemptError>,
+        took: Duration,
+    ) {
+        let counted = match outcome {
+            Ok(_) => Outcome::Ok,
+            Err(AttemptError::NotFound) => Outcome::Miss,
+            Err(e) if e.is_integrity() => {
+                self.metrics.verification_failed(match target {
+                    Target::Chunk { .. } => Failure::GatewayChunk,
+                    Target::Path(path) if path.starts_with("tx/") => Failure::GatewayHeader,
+                    Target::Path(_) => Failure::GatewayOther,
+                });
+                Outcome::Integrity
+            }
+            Err(_) => Outcome::Error,
+        };
+        self.metrics.gateway_request(&gateway.label, counted, took);
+    }
+
+    /// Where this client counts what it does.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn backoff(&self, round: u32) -> Duration {

@@ -182,6 +182,13 @@ pub trait Source: Send + Sync {
 
     /// The block at `height`. Not authenticated by anything.
     fn block(&self, height: u64) -> BoxFuture<'_, Result<BlockHeader, GatewayError>>;
+
+    /// The Drive placed data item `id` in its verified bundle: in root transaction `root`,
+    /// its header at byte `item_offset` of the root's data. (A cache tier keeps it.)
+    fn item_placed(&self, _id: &TxId, _root: &TxId, _item_offset: u64) {}
+
+    /// The place source number `gateway` gave for item `id` did not check out.
+    fn item_refused(&self, _id: &TxId, _gateway: usize) {}
 }
 
 impl Source for GatewayClient {

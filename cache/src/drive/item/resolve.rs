@@ -169,11 +169,15 @@ impl Drive {
                 continue;
             }
             match self.place_item(id, hint).await {
-                Ok(item) => return Ok(item),
+                Ok(item) => {
+                    source.item_placed(id, &item.root.id(), item.start);
+                    return Ok(item);
+                }
                 Err(e @ DriveError::UnverifiableItem { .. }) => return Err(e),
                 Err(e) => {
                     if matches!(&e, DriveError::BadItem { .. }) {
                         forged_in.push(hint.root);
+                        source.item_refused(id, gateway);
                     }
                     tracing::debug!(%id, gateway = label(gateway), error = %e, "item place refused");
                     last_error = Some(e);
