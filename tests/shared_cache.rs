@@ -129,29 +129,34 @@ impl Drop for S3Server {
     }
 }
 
-/// The environment a host reads the bucket with (object_store's usual S3 variables).
-fn s3_env(cmd: &mut Command, s3: &S3Server) {
+/// The environment a host reads the bucket at `endpoint` with (object_store's usual S3
+/// variables).
+fn s3_env(cmd: &mut Command, endpoint: &str) {
     cmd.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ALLOW_HTTP", "true")
         .env_remove("WEAVEDRIVE_SHARED_CACHE");
 }
 
 const TIER: &str = "s3://fleet/weave";
 
-/// A host: a local cache directory of its own.
-struct Host<'a> {
+/// A host: a local cache directory of its own, and the S3 endpoint it reads the tier at.
+struct Host {
     dir: PathBuf,
-    s3: &'a S3Server,
+    endpoint: String,
 }
 
-impl<'a> Host<'a> {
-    fn new(root: &Path, name: &str, s3: &'a S3Server) -> Host<'a> {
+impl Host {
+    fn new(root: &Path, name: &str, s3: &S3Server) -> Host {
+        Host::at(root, name, &s3.endpoint)
+    }
+
+    fn at(root: &Path, name: &str, endpoint: &str) -> Host {
         Host {
             dir: root.join(name),
-            s3,
+            endpoint: endpoint.to_string(),
         }
     }
 
@@ -165,7 +170,7 @@ impl<'a> Host<'a> {
         if tier {
             cmd.args(["--shared-cache", TIER]);
         }
-        s3_env(&mut cmd, self.s3);
+        s3_env(&mut cmd, &self.endpoint);
         cmd.output().unwrap()
     }
 
@@ -311,6 +316,37 @@ fn a_cold_host_reads_what_another_verified_with_no_gateway_request() {
     let e = Host::new(root.path(), "e", &s3);
     let (got, _) = e.get(&fx.other_tx.0, &dead).unwrap();
     assert!(got == fx.other_tx.1, "host E read the seeded transaction");
+}
+
+#[test]
+fn a_tier_that_is_down_or_silent_costs_time_never_a_read() {
+    let fx = fixture();
+    let root = tempfile::tempdir().unwrap();
+    let url = fx.gateway.url();
+    // Silent: accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    for (name, endpoint) in [("down", dead_gateway()), ("silent", silent_url)] {
+        let host = Host::at(root.path(), name, &endpoint);
+        let started = Instant::now();
+        let (got, stderr) = host.get(&fx.tx.0, &url).unwrap();
+        let took = started.elapsed();
+        assert!(got == fx.tx.1, "{name}: wrong bytes");
+        assert_eq!(
+            stderr.matches("shared cache not answering").count(),
+            1,
+            "{name}: said once: {stderr}"
+        );
+        // Three small requests of 3 s at most before the tier counts as down; the gateway's
+        // reads are not held up after that.
+        assert!(took < Duration::from_secs(40), "{name}: took {took:?}");
+    }
 }
 
 /// The proof object of the chunk at `start` of `id`'s data (its data_root from the header

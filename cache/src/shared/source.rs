@@ -49,24 +49,26 @@ impl TieredSource {
         TieredSource { tier, gateways }
     }
 
-    /// A header from the tier, checked (id and signature); `None` when it has none that
-    /// checks out (a false one is counted and demotes the tier).
-    async fn tier_header(&self, id: &TxId) -> Option<TxHeader> {
+    /// A header from the tier, checked (id and signature); `Ok(None)` when it has none that
+    /// checks out (a false one is counted and demotes the tier), `Err` when it did not answer.
+    async fn tier_header(&self, id: &TxId) -> Result<Option<TxHeader>, ()> {
         let key = keys::header(id);
-        let Fetched::Found(json) = self.tier.get(&key, TX_HEADER_MAX).await else {
-            return None;
+        let json = match self.tier.get(&key, TX_HEADER_MAX).await {
+            Fetched::Found(json) => json,
+            Fetched::Missing => return Ok(None),
+            Fetched::Failed => return Err(()),
         };
         let expected = *id;
         let checked =
             tokio::task::spawn_blocking(move || TxHeader::from_json_verified(&json, &expected))
                 .await;
         match checked {
-            Ok(Ok(header)) => Some(header),
+            Ok(Ok(header)) => Ok(Some(header)),
             Ok(Err(e)) => {
                 self.tier.lied(Failure::SharedHeader, &key, &e.to_string());
-                None
+                Ok(None)
             }
-            Err(_) => None,
+            Err(_) => Ok(None),
         }
     }
 
@@ -231,14 +233,15 @@ impl Source for TieredSource {
         Box::pin(async move {
             let first = self.tier.first();
             if first {
-                if let Some(header) = self.tier_header(id).await {
-                    return Ok(header);
-                }
-                // The tier knows data items too: an id it holds as an item is no transaction,
-                // and the gateways need not be asked (they may all be down).
-                if let Ok(_hint) = self.tier_item(id).await {
-                    let what = format!("header of {id}");
-                    return Err(self.tier_error(what, AttemptError::NotFound));
+                match self.tier_header(id).await {
+                    Ok(Some(header)) => return Ok(header),
+                    // The tier knows data items too: an id it holds as an item is no
+                    // transaction, and the gateways need not be asked (they may be down).
+                    Ok(None) if self.tier_item(id).await.is_ok() => {
+                        let what = format!("header of {id}");
+                        return Err(self.tier_error(what, AttemptError::NotFound));
+                    }
+                    _ => {}
                 }
             }
             match self.gateways.tx_header(id).await {
@@ -247,8 +250,8 @@ impl Source for TieredSource {
                     Ok(header)
                 }
                 Err(e) if !first => match self.tier_header(id).await {
-                    Some(header) => Ok(header),
-                    None => Err(e),
+                    Ok(Some(header)) => Ok(header),
+                    _ => Err(e),
                 },
                 Err(e) => Err(e),
             }

@@ -23,8 +23,12 @@ use crate::metrics::{Failure, Metrics, Outcome, TierOp, Upload};
 pub const TIER_LABEL_PREFIX: &str = "shared cache ";
 
 /// Longest a tier request may take, body included: a slow tier must not hold a read longer
-/// than the gateways would.
+/// than the gateways would. Small objects (headers, proofs, offsets, item records) get less:
+/// a healthy store answers them in milliseconds, and a silent one costs each cold open this
+/// much until it counts as down.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+const SMALL_OBJECT: u64 = 64 * 1024;
 /// Keys remembered as present (read or written here), so they are not offered again.
 const PRESENT_KEYS: usize = 1 << 16;
 
@@ -156,7 +160,12 @@ impl SharedTier {
     /// Object `key`, if the tier has it and it is at most `max` bytes.
     pub async fn get(&self, key: &str, max: u64) -> Fetched {
         let started = Instant::now();
-        let read = tokio::time::timeout(REQUEST_TIMEOUT, self.read_capped(key, max)).await;
+        let limit = if max <= SMALL_OBJECT {
+            SMALL_REQUEST_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
+        let read = tokio::time::timeout(limit, self.read_capped(key, max)).await;
         let (outcome, fetched) = match read {
             Ok(Ok(Some(bytes))) => (Outcome::Ok, Fetched::Found(bytes)),
             Ok(Ok(None)) => (Outcome::Miss, Fetched::Missing),
@@ -165,7 +174,7 @@ impl SharedTier {
                 (Outcome::Error, Fetched::Failed)
             }
             Err(_) => {
-                self.failed(&format!("no answer within {REQUEST_TIMEOUT:?}"));
+                self.failed(&format!("no answer within {limit:?}"));
                 (Outcome::Error, Fetched::Failed)
             }
         };
@@ -240,17 +249,23 @@ impl SharedTier {
         self.is_suspect(key) || !self.present.lock().unwrap().contains(key)
     }
 
-    fn is_suspect(&self, key: &str) -> bool {
+    pub(super) fn is_suspect(&self, key: &str) -> bool {
         self.suspect.lock().unwrap().contains(key)
     }
 
     /// Whether the tier has `key` (known here, or by asking it); a failed request is no.
     pub async fn has(&self, key: &str) -> bool {
+        self.lookup(key).await == Outcome::Ok
+    }
+
+    /// HEAD `key`: found (`Ok`), not there (`Miss`), or no answer (`Error`, counted).
+    async fn lookup(&self, key: &str) -> Outcome {
         if !self.wanted(key) {
-            return true;
+            return Outcome::Ok;
         }
         let started = Instant::now();
-        let head = tokio::time::timeout(REQUEST_TIMEOUT, self.store.head(&self.path(key))).await;
+        let path = self.path(key);
+        let head = tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.store.head(&path)).await;
         let outcome = match &head {
             Ok(Ok(_)) => Outcome::Ok,
             Ok(Err(object_store::Error::NotFound { .. })) => Outcome::Miss,
@@ -258,10 +273,12 @@ impl SharedTier {
         };
         self.metrics
             .tier_request(TierOp::Head, outcome, started.elapsed());
-        if outcome == Outcome::Ok {
-            self.mark_present(key);
+        match outcome {
+            Outcome::Ok => self.mark_present(key),
+            Outcome::Error => self.failed(&format!("HEAD {key} failed")),
+            _ => self.health.answered(),
         }
-        outcome == Outcome::Ok
+        outcome
     }
 
     /// Writes `bytes` (verified by the caller) as `key` unless the tier has it already (a
@@ -269,16 +286,30 @@ impl SharedTier {
     /// counted and returned.
     pub async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Upload {
         let path = self.path(key);
-        if !self.is_suspect(key) && self.has(key).await {
-            self.metrics.upload(Upload::Present);
-            return Upload::Present;
+        if !self.is_suspect(key) {
+            match self.lookup(key).await {
+                Outcome::Ok => {
+                    self.metrics.upload(Upload::Present);
+                    return Upload::Present;
+                }
+                // No answer to a HEAD: a PUT would wait as long for nothing.
+                Outcome::Error => {
+                    self.writeback
+                        .failed(&self.url, key, &"the shared cache did not answer");
+                    self.metrics.upload(Upload::Failed);
+                    return Upload::Failed;
+                }
+                _ => {}
+            }
         }
+        let limit = if bytes.len() as u64 <= SMALL_OBJECT {
+            SMALL_REQUEST_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
         let started = Instant::now();
-        let put = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.store.put(&path, PutPayload::from_bytes(bytes)),
-        )
-        .await;
+        let put = tokio::time::timeout(limit, self.store.put(&path, PutPayload::from_bytes(bytes)));
+        let put = put.await;
         let result = match put {
             Ok(Ok(_)) => {
                 self.mark_present(key);
@@ -290,7 +321,7 @@ impl SharedTier {
                 Upload::Failed
             }
             Err(_) => {
-                let e = format!("no answer within {REQUEST_TIMEOUT:?}");
+                let e = format!("no answer within {limit:?}");
                 self.writeback.failed(&self.url, key, &e);
                 Upload::Failed
             }

@@ -2,8 +2,9 @@
 //! in bounded memory (an offer that does not fit is dropped and counted) and with bounded
 //! concurrency; failures are counted and logged (once at warn), never a read's failure.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +22,8 @@ pub struct WriteBack {
     budget: Arc<Semaphore>,
     slots: Semaphore,
     pending: Arc<Pending>,
+    /// Keys being uploaded.
+    offering: Mutex<HashSet<String>>,
     failure_said: AtomicBool,
 }
 
@@ -54,6 +57,7 @@ impl WriteBack {
             budget: Arc::new(Semaphore::new(MEMORY_KIB)),
             slots: Semaphore::new(CONCURRENCY),
             pending: Arc::default(),
+            offering: Mutex::default(),
             failure_said: AtomicBool::new(false),
         }
     }
@@ -77,11 +81,22 @@ impl SharedTier {
         if !self.wanted(&key) {
             return;
         }
+        // A tier that is not answering gets nothing new (each upload would wait for its
+        // time limit); a demoted one only the verified copies of what it served falsely.
+        if !self.first() && !self.is_suspect(&key) {
+            self.metrics.upload(Upload::Dropped);
+            return;
+        }
+        // One upload per key at a time (64 readers may offer a transaction's offset at once).
+        if !self.writeback.offering.lock().unwrap().insert(key.clone()) {
+            return;
+        }
         let kib = bytes.len().div_ceil(1024).clamp(1, MEMORY_KIB) as u32;
         let (Ok(runtime), Ok(budget)) = (
             tokio::runtime::Handle::try_current(),
             self.writeback.budget.clone().try_acquire_many_owned(kib),
         ) else {
+            self.writeback.offering.lock().unwrap().remove(&key);
             self.metrics.upload(Upload::Dropped);
             return;
         };
@@ -94,6 +109,7 @@ impl SharedTier {
             let _budget = budget;
             let _slot = tier.writeback.slots.acquire().await;
             tier.put_if_absent(&key, bytes).await;
+            tier.writeback.offering.lock().unwrap().remove(&key);
         });
     }
 
