@@ -364,9 +364,9 @@ fn tampered_blocks_proofs_and_headers_are_caught_and_replaced() {
     let fx = fixture();
     let root = tempfile::tempdir().unwrap();
     let (url, dead) = (fx.gateway.url(), dead_gateway());
-    let (id, data) = &fx.tx;
     let a = Host::new(root.path(), "a", &s3);
-    assert!(a.get(id, &url).unwrap().0 == *data);
+    let id = &fx.tx.0;
+    assert!(a.get(id, &url).unwrap().0 == fx.tx.1);
 
     // The second chunk's proof names its block.
     let proof = proof_key(&s3, id, 256 * 1024);
@@ -376,16 +376,32 @@ fn tampered_blocks_proofs_and_headers_are_caught_and_replaced() {
         hex::encode(&path[path.len() - 64..path.len() - 32])
     );
     let header = format!("weave/tx/{id}/header.json");
+    // Host A read the item too, so the tier holds its record.
+    assert!(a.get(&fx.item.0, &url).unwrap().0 == fx.item.1);
+    let item = format!("weave/items/{}.json", fx.item.0);
     let cases = [
-        ("shared_block", block.as_str(), "b[100] ^= 1"),
-        ("shared_proof", proof.as_str(), "b[len(b) - 70] ^= 1"),
+        ("shared_block", block.as_str(), "b[100] ^= 1", &fx.tx),
+        (
+            "shared_proof",
+            proof.as_str(),
+            "b[len(b) - 70] ^= 1",
+            &fx.tx,
+        ),
         (
             "shared_header",
             header.as_str(),
             "h = json.loads(bytes(b)); h['reward'] = '1'; b = bytearray(json.dumps(h).encode())",
+            &fx.tx,
+        ),
+        // An item record placing the item where its bundle has none (its index).
+        (
+            "shared_item",
+            item.as_str(),
+            "h = json.loads(bytes(b)); h['item_offset'] = 0; b = bytearray(json.dumps(h).encode())",
+            &fx.item,
         ),
     ];
-    for (n, (kind, key, transform)) in cases.into_iter().enumerate() {
+    for (n, (kind, key, transform, (id, data))) in cases.into_iter().enumerate() {
         let original = s3.object(key);
         s3.tamper(key, transform);
         assert_ne!(s3.object(key), original, "{kind}: tampering took");

@@ -132,6 +132,20 @@ pub enum ItemRefusal {
     NoGateway,
 }
 
+impl ItemRefusal {
+    /// Whether this refuses only the offset a source gave (no item starts there), not the
+    /// root transaction's bytes.
+    pub fn blames_the_offset(&self) -> bool {
+        matches!(
+            self,
+            ItemRefusal::NoItemAt { .. }
+                | ItemRefusal::WrongOffset { .. }
+                | ItemRefusal::InsideNonBundle { .. }
+                | ItemRefusal::PastEnd { .. }
+        )
+    }
+}
+
 impl From<std::io::Error> for DriveError {
     fn from(e: std::io::Error) -> Self {
         DriveError::Io(Arc::new(e))

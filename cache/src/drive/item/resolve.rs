@@ -175,8 +175,12 @@ impl Drive {
                 }
                 Err(e @ DriveError::UnverifiableItem { .. }) => return Err(e),
                 Err(e) => {
-                    if matches!(&e, DriveError::BadItem { .. }) {
-                        forged_in.push(hint.root);
+                    if let DriveError::BadItem { reason, .. } = &e {
+                        // A wrong offset blames the hint, not the root's bytes: the next
+                        // gateway may place the item in that same root correctly.
+                        if !reason.blames_the_offset() {
+                            forged_in.push(hint.root);
+                        }
                         source.item_refused(id, gateway);
                     }
                     tracing::debug!(%id, gateway = label(gateway), error = %e, "item place refused");
