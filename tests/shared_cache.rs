@@ -32,11 +32,7 @@ struct S3Server {
 
 impl S3Server {
     fn start() -> S3Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("python3")
             .args([
                 "-m",
@@ -66,6 +62,10 @@ impl S3Server {
 
     /// Runs `code` with `s3`, a boto3 client on this server; returns its stdout.
     fn python(&self, code: &str) -> String {
+        String::from_utf8(self.python_bytes(code)).unwrap()
+    }
+
+    fn python_bytes(&self, code: &str) -> Vec<u8> {
         let script = format!(
             "import boto3, json, sys\n\
              s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='test', \
@@ -82,7 +82,7 @@ impl S3Server {
             "python: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap()
+        out.stdout
     }
 
     fn keys(&self, prefix: &str) -> Vec<String> {
@@ -95,21 +95,9 @@ impl S3Server {
     }
 
     fn object(&self, key: &str) -> Vec<u8> {
-        let code = format!(
+        self.python_bytes(&format!(
             "sys.stdout.buffer.write(s3.get_object(Bucket='{BUCKET}', Key='{key}')['Body'].read())"
-        );
-        let script = format!(
-            "import boto3, sys\ns3 = boto3.client('s3', endpoint_url='{}', \
-             aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n{code}\n",
-            self.endpoint
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        out.stdout
+        ))
     }
 
     /// Replaces object `key` with what `transform` (Python, on `b`, a bytearray) makes of it.
@@ -247,13 +235,15 @@ fn fixture() -> Fixture {
     }
 }
 
+/// A port nothing listens on now (a server about to be started takes it).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// A gateway address nothing listens on: every gateway down.
 fn dead_gateway() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     format!("http://127.0.0.1:{port}")
 }
 
@@ -475,11 +465,7 @@ fn the_metrics_endpoint_counts_reads_by_source() {
     assert!(a.get(&fx.tx.0, &url).unwrap().0 == fx.tx.1);
 
     fx.gateway.reset_stats();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = root.path().join("mount");
     std::fs::create_dir_all(&dir).unwrap();

@@ -73,42 +73,34 @@ impl SharedTier {
             max_retries: 2,
             retry_timeout: REQUEST_TIMEOUT,
         };
-        let timeout = (ClientConfigKey::Timeout, "10s");
-        let connect = (ClientConfigKey::ConnectTimeout, "3s");
+        // The cloud stores' builders differ only in their names: each reads its own
+        // environment variables (`from_env`), then takes the URL and our time limits.
+        macro_rules! cloud {
+            ($builder:path, $key:path) => {{
+                use $key as Key;
+                let store = <$builder>::from_env()
+                    .with_url(url)
+                    .with_retry(retry)
+                    .with_config(Key::Client(ClientConfigKey::Timeout), "10s")
+                    .with_config(Key::Client(ClientConfigKey::ConnectTimeout), "3s")
+                    .build()
+                    .map_err(|e| bad(&e))?;
+                (Arc::new(store) as Arc<dyn ObjectStore>, prefix)
+            }};
+        }
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = match scheme {
-            ObjectStoreScheme::AmazonS3 => {
-                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as Key};
-                let store = AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_config(Key::Client(timeout.0), timeout.1)
-                    .with_config(Key::Client(connect.0), connect.1)
-                    .build()
-                    .map_err(|e| bad(&e))?;
-                (Arc::new(store), prefix)
-            }
-            ObjectStoreScheme::GoogleCloudStorage => {
-                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as Key};
-                let store = GoogleCloudStorageBuilder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_config(Key::Client(timeout.0), timeout.1)
-                    .with_config(Key::Client(connect.0), connect.1)
-                    .build()
-                    .map_err(|e| bad(&e))?;
-                (Arc::new(store), prefix)
-            }
-            ObjectStoreScheme::MicrosoftAzure => {
-                use object_store::azure::{AzureConfigKey as Key, MicrosoftAzureBuilder};
-                let store = MicrosoftAzureBuilder::from_env()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_config(Key::Client(timeout.0), timeout.1)
-                    .with_config(Key::Client(connect.0), connect.1)
-                    .build()
-                    .map_err(|e| bad(&e))?;
-                (Arc::new(store), prefix)
-            }
+            ObjectStoreScheme::AmazonS3 => cloud!(
+                object_store::aws::AmazonS3Builder,
+                object_store::aws::AmazonS3ConfigKey
+            ),
+            ObjectStoreScheme::GoogleCloudStorage => cloud!(
+                object_store::gcp::GoogleCloudStorageBuilder,
+                object_store::gcp::GoogleConfigKey
+            ),
+            ObjectStoreScheme::MicrosoftAzure => cloud!(
+                object_store::azure::MicrosoftAzureBuilder,
+                object_store::azure::AzureConfigKey
+            ),
             ObjectStoreScheme::Local => {
                 let dir = parsed
                     .to_file_path()
