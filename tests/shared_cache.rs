@@ -197,6 +197,8 @@ struct Fixture {
     item: (TxId, Bytes),
     nested: (TxId, Bytes),
     other_tx: (TxId, Bytes),
+    /// A nested item in a bundle of its own, for `preload --shared` to seed.
+    other_nested: (TxId, Bytes),
 }
 
 fn item(seed: u64, size: usize) -> ((TxId, Bytes), BundleItem) {
@@ -226,12 +228,20 @@ fn fixture() -> Fixture {
         &[padding_b, plain_b, nested_bundle_item(&[nested_b])],
         vec![],
     );
+    let (other_nested, other_nested_b) = item(6, 500_000);
+    let (other_padding, other_padding_b) = item(7, 400_000);
+    let _ = other_padding;
+    data.add_bundle(
+        &[nested_bundle_item(&[other_padding_b, other_nested_b])],
+        vec![],
+    );
     Fixture {
         gateway: TestGateway::spawn_background(data, GatewayOptions::default()).unwrap(),
         tx: (tx, tx_data),
         item: plain,
         nested,
         other_tx: (other_tx, other_data),
+        other_nested,
     }
 }
 
@@ -288,24 +298,25 @@ fn a_cold_host_reads_what_another_verified_with_no_gateway_request() {
     // `preload --shared` seeds what a host had cached before it knew the tier: host D
     // preloads without it, then seeds; host E reads with no gateway.
     let d = Host::new(root.path(), "d", &s3);
-    let other = fx.other_tx.0.to_string();
-    let out = d.weavedrive(&["preload", &other, "--quiet"], &url, false);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        s3.keys(&format!("weave/tx/{other}/")).is_empty(),
-        "no tier yet"
-    );
-    let out = d.weavedrive(&["preload", "--shared", &other], &url, true);
+    let seeded = [&fx.other_tx, &fx.other_nested];
+    let ids: Vec<String> = seeded.iter().map(|(id, _)| id.to_string()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let out = d.weavedrive(&[&["preload", "--quiet"], &ids[..]].concat(), &url, false);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("in the shared cache"), "{stderr}");
+    assert!(
+        s3.keys(&format!("weave/tx/{}/", ids[0])).is_empty(),
+        "no tier yet"
+    );
+    let out = d.weavedrive(&[&["preload", "--shared"], &ids[..]].concat(), &url, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("in the shared cache").count(), 2, "{stderr}");
     let e = Host::new(root.path(), "e", &s3);
-    let (got, _) = e.get(&fx.other_tx.0, &dead).unwrap();
-    assert!(got == fx.other_tx.1, "host E read the seeded transaction");
+    for (id, data) in seeded {
+        let (got, _) = e.get(id, &dead).unwrap();
+        assert!(got == *data, "host E read the seeded {id} with no gateway");
+    }
 }
 
 #[test]

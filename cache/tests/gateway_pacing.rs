@@ -174,8 +174,9 @@ async fn another_gateway_serves_during_a_pause() {
     for (id, bytes) in &first.txs {
         let began = Instant::now();
         assert!(read(&client, id, 4).await == bytes[..]);
+        // The pause is 3 s; under a loaded test run a read's own time can near 1 s.
         assert!(
-            began.elapsed() < Duration::from_secs(1),
+            began.elapsed() < Duration::from_secs(2),
             "a read waited for the paused gateway"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -15,7 +15,7 @@ use super::keys;
 use super::store::{Fetched, SharedTier};
 use crate::arweave::chunking::ChunkLayout;
 use crate::arweave::{Hash, TxHeader, TxId};
-use crate::gateway::limits::{CHUNK_DATA_MAX, TX_HEADER_MAX};
+use crate::gateway::limits::CHUNK_DATA_MAX;
 use crate::gateway::{
     AttemptError, BlockHeader, ChunkProof, GatewayError, ItemHint, Source, TransportKind,
     TxLocation, verify_chunk,
@@ -28,6 +28,9 @@ const TIER: usize = 0;
 const PATH_MAX: u64 = CHUNK_DATA_MAX;
 /// An offset as text, or an item record: small.
 const SMALL_MAX: u64 = 4096;
+/// A format-2 header (the only ones the tier keeps): its tags are at most 2 KiB, its owner
+/// and signature 512 bytes each before base64. 64 KiB is more than any can be.
+const HEADER_MAX: u64 = 64 * 1024;
 /// The leaf at the end of a data_path: the chunk's sha256, then its end offset.
 const LEAF_SIZE: usize = 64;
 
@@ -53,7 +56,7 @@ impl TieredSource {
     /// checks out (a false one is counted and demotes the tier), `Err` when it did not answer.
     async fn tier_header(&self, id: &TxId) -> Result<Option<TxHeader>, ()> {
         let key = keys::header(id);
-        let json = match self.tier.get(&key, TX_HEADER_MAX).await {
+        let json = match self.tier.get(&key, HEADER_MAX).await {
             Fetched::Found(json) => json,
             Fetched::Missing => return Ok(None),
             Fetched::Failed => return Err(()),
