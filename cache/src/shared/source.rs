@@ -24,8 +24,10 @@ use crate::metrics::{ByteSource, Failure};
 
 /// The tier's number among the sources.
 const TIER: usize = 0;
-/// A data_path is at most 256 KiB (the node's `MAX_PATH_SIZE`), like a chunk.
-const PATH_MAX: u64 = CHUNK_DATA_MAX;
+/// A data_path that can prove anything is at most 256 branches of 96 bytes and a 64-byte
+/// leaf (about 24 KiB, see `merkle.rs`): anything longer is refused unread, and proofs are
+/// read with the small-object time limit.
+const PATH_MAX: u64 = 64 * 1024;
 /// An offset as text, or an item record: small.
 const SMALL_MAX: u64 = 4096;
 /// A format-2 header (the only ones the tier keeps): its tags are at most 2 KiB, its owner
