@@ -19,8 +19,12 @@ const SENTENCE: &str = "WeaveDrive serves model weights from Arweave.";
 
 #[derive(Parser)]
 struct Args {
+    /// Ids may start with `-` (one in 64 does).
+    #[arg(allow_hyphen_values = true)]
     config: TxId,
+    #[arg(allow_hyphen_values = true)]
     tokenizer: TxId,
+    #[arg(allow_hyphen_values = true)]
     weights: TxId,
     #[arg(long)]
     gateway: String,

@@ -178,10 +178,13 @@ fn the_same_embedding_from_local_disk_the_mount_and_wasm() {
         assert_eq!(via_mount, reference, "embedding through the mount differs");
 
         // The example: its own mount in-process, compared with local disk by itself.
+        // Ids behind `--`: one id in 64 starts with `-` (signatures are salted, so ids change
+        // from run to run).
         let out = Command::new(host_program("model_through_mount"))
-            .args(ids.iter().map(TxId::to_string))
             .args(["--gateway", &url, "--local"])
             .arg(&dir)
+            .arg("--")
+            .args(ids.iter().map(TxId::to_string))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
