@@ -12,7 +12,7 @@ use super::span::Span;
 use super::{Drive, DriveError};
 use crate::arweave::TxId;
 use crate::arweave::bundle::Index;
-use crate::gateway::{TxLocation, verify_chunk};
+use crate::gateway::TxLocation;
 use crate::metrics::Upload;
 use crate::shared::{Flushed, SharedTier, keys};
 use crate::store::txmap::TxRecord;
@@ -69,12 +69,7 @@ impl Drive {
         self.ready(&span).await?;
         let tx = span.tx.clone();
         let mut done = Shared::default();
-        let refused = |key: &str| {
-            DriveError::SharedCache(format!(
-                "{id}: the shared cache {} did not take {key} (see the log)",
-                tier.label()
-            ))
-        };
+        let refused = |key: &str| refused(id, &tier, key);
         let mut put = async |key: String, bytes: Bytes| {
             done.add(tier.put_if_absent(&key, bytes).await)
                 .map_err(|()| refused(&key))
@@ -161,26 +156,12 @@ impl Drive {
             done.present += 2;
             return Ok(done);
         }
-        // The gateways, not the tier: this is what the tier lacks.
+        // The gateways, not the tier: this is what the tier lacks. (The proof is kept too:
+        // a `VerifiedChunk` does not carry its data_path.)
         let proof = self.inner.gateways.chunk(&location, start).await?;
-        let chunk = match proof.proven_for(&location, start) {
-            Some(chunk) => chunk,
-            None => verify_chunk(&location, start, proof.clone()).map_err(|e| {
-                let what = format!("chunk at byte {start} of {}", tx.id());
-                crate::gateway::GatewayError::from_attempts(
-                    what,
-                    vec![(self.source_labels().join(", "), e)],
-                )
-            })?,
-        };
+        let chunk = self.check_proof(&location, start, proof.clone())?;
         done.refetched = 1;
-        let refused = |key: &str| {
-            DriveError::SharedCache(format!(
-                "{}: the shared cache {} did not take {key} (see the log)",
-                tx.id(),
-                tier.label()
-            ))
-        };
+        let refused = |key: &str| refused(&tx.id(), tier, key);
         let block_key = keys::block(&chunk.leaf.data_hash);
         done.add(tier.put_if_absent(&block_key, chunk.bytes.clone()).await)
             .map_err(|()| refused(&block_key))?;
@@ -191,4 +172,12 @@ impl Drive {
         .map_err(|()| refused(&proof_key))?;
         Ok(done)
     }
+}
+
+/// The error for a write the tier refused while seeding `id`.
+fn refused(id: &TxId, tier: &SharedTier, key: &str) -> DriveError {
+    DriveError::SharedCache(format!(
+        "{id}: the shared cache {} did not take {key} (see the log)",
+        tier.label()
+    ))
 }

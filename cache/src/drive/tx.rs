@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::info::Counters;
 use super::{Drive, DriveError, blocking};
 use crate::arweave::{TxError, TxHeader, TxId};
-use crate::gateway::{GatewayError, TxLocation, VerifiedChunk, verify_chunk};
+use crate::gateway::{ChunkProof, GatewayError, TxLocation, VerifiedChunk, verify_chunk};
 use crate::store::records::RecordKind;
 use crate::store::txmap::TxRecord;
 use crate::units::format_size;
@@ -156,6 +156,17 @@ impl Drive {
         offset: u64,
     ) -> Result<VerifiedChunk, GatewayError> {
         let proof = self.inner.source.chunk(location, offset).await?;
+        self.check_proof(location, offset, proof)
+    }
+
+    /// A chunk's proof as a source served it, proven here against the location's (signed)
+    /// data_root; taken as proven when this crate's client already proved these very bytes.
+    pub(super) fn check_proof(
+        &self,
+        location: &TxLocation,
+        offset: u64,
+        proof: ChunkProof,
+    ) -> Result<VerifiedChunk, GatewayError> {
         if let Some(chunk) = proof.proven_for(location, offset) {
             return Ok(chunk);
         }
